@@ -1,0 +1,271 @@
+"""The feature store: one HDF5 file per (video, modality), written atomically.
+
+Layout (documented in ``docs/store.md``)::
+
+    STORE/
+      manifest.sqlite          # source of truth for what is done (see manifest.py)
+      manifest.csv             # one row per video, rewritten at the end of each run
+      <modality>/<video_id>.h5 # the arrays; video ids may contain '/', mirroring the video tree
+      .tmp/                    # files being written; renamed into place when complete
+
+Every file carries its provenance as HDF5 attributes (``modality``, ``video_id``,
+``extractor``, ``config_json``, ``config_hash``, ``format_version``), so a store can be read,
+checked and resumed from the files alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+FORMAT_VERSION = 1
+TMP_DIR = ".tmp"
+MANIFEST_DB = "manifest.sqlite"
+_HOST = socket.gethostname()
+
+
+def validate_name(kind: str, name: str) -> str:
+    """Check a modality name or video id can be used as a path inside the store."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{kind} must be a non-empty string, got {name!r}")
+    parts = name.split("/")
+    if name.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in name:
+        raise ValueError(f"{kind} {name!r} is not a clean relative name (no leading '/', '.', '..' or empty parts)")
+    if kind == "modality" and ("/" in name or name.startswith(".")):
+        raise ValueError(f"modality {name!r} must be a single name without '/' and not start with '.'")
+    return name
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed process nobody has reaped yet (a zombie) is not writing any more
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+class FeatureStore:
+    """A directory of per-video, per-modality HDF5 files plus a manifest.
+
+    Args:
+        root: the store directory (created if ``create`` is true).
+        create: create the directory if it does not exist; otherwise a missing store raises.
+    """
+
+    def __init__(self, root: str | os.PathLike, *, create: bool = False) -> None:
+        self.root = Path(root)
+        if not self.root.exists():
+            if not create:
+                raise FileNotFoundError(f"feature store {self.root} does not exist (run `mhar extract ...` first)")
+            self.root.mkdir(parents=True)
+        elif not self.root.is_dir():
+            raise NotADirectoryError(f"feature store path {self.root} is not a directory")
+        self.tmp_dir = self.root / TMP_DIR
+        self._manifest = None
+
+    # ------------------------------------------------------------------ paths
+    def relpath(self, video_id: str, modality: str) -> str:
+        """Path of an entry relative to the store root (as recorded in the manifest)."""
+        validate_name("video id", video_id)
+        validate_name("modality", modality)
+        return f"{modality}/{video_id}.h5"
+
+    def path(self, video_id: str, modality: str) -> Path:
+        return self.root / self.relpath(video_id, modality)
+
+    def has(self, video_id: str, modality: str) -> bool:
+        return self.path(video_id, modality).is_file()
+
+    @property
+    def manifest(self):
+        """The store's :class:`~multimodal_har.data.manifest.Manifest` (opened on first use)."""
+        if self._manifest is None:
+            from .manifest import Manifest
+
+            self._manifest = Manifest(self.root / MANIFEST_DB)
+        return self._manifest
+
+    def modalities(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    # ------------------------------------------------------------------ writing
+    @contextlib.contextmanager
+    def writer(self, video_id: str, modality: str, *, attrs: Mapping[str, Any] | None = None) -> Iterator[Any]:
+        """Open a new HDF5 file for an entry; it appears under its final name only on success.
+
+        The file is written under ``.tmp/``, flushed to disk and renamed over the final path
+        when the ``with`` block exits normally. On an exception (or a kill) the final path is
+        untouched; the temporary file is deleted (or swept by :meth:`sweep_tmp` later).
+
+        Yields:
+            an open, writable ``h5py.File`` with the provenance attributes already set.
+        """
+        import h5py
+
+        final = self.path(video_id, modality)
+        self.tmp_dir.mkdir(exist_ok=True)
+        tmp = self.tmp_dir / f"{modality}.{uuid.uuid4().hex}.{_HOST}.{os.getpid()}.h5"
+        try:
+            with h5py.File(tmp, "w", libver="latest") as f:
+                f.attrs["format_version"] = FORMAT_VERSION
+                f.attrs["video_id"] = video_id
+                f.attrs["modality"] = modality
+                for k, v in (attrs or {}).items():
+                    f.attrs[k] = v
+                yield f
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+    def write_arrays(
+        self,
+        video_id: str,
+        modality: str,
+        arrays: Mapping[str, Any],
+        *,
+        attrs: Mapping[str, Any] | None = None,
+        compression: str | None = "gzip",
+    ) -> Path:
+        """Bring your own modality: store precomputed arrays for one video, atomically.
+
+        Args:
+            arrays: dataset name -> array-like. Time-major arrays (``(T, ...)``) are chunked
+                along time so that training can read a window without the whole array.
+                Conventionally a ``timestamps`` array (seconds, ``(T,)``) aligns them with video.
+            attrs: scalar/string metadata (e.g. ``{"layout": "kinect_v1_20", "fps": 30}``).
+        """
+        if not arrays:
+            raise ValueError("write_arrays needs at least one array")
+        with self.writer(video_id, modality, attrs={"extractor": "user", **(attrs or {})}) as f:
+            for name, value in arrays.items():
+                a = np.asarray(value)
+                if a.dtype == object:
+                    raise ValueError(f"array {name!r} has dtype object; give a numeric array")
+                kw = {}
+                if a.ndim >= 1 and a.size > 1024:
+                    chunk_t = max(1, min(a.shape[0], (1 << 18) // max(1, a[0].nbytes)))
+                    kw = {"chunks": (chunk_t, *a.shape[1:]), "compression": compression}
+                f.create_dataset(name, data=a, **kw)
+        return self.path(video_id, modality)
+
+    def add(
+        self,
+        video_id: str,
+        modality: str,
+        arrays: Mapping[str, Any],
+        *,
+        attrs: Mapping[str, Any] | None = None,
+        label: str | None = None,
+        split: str | None = None,
+    ) -> Path:
+        """Bring your own modality: write arrays for a video and record them in the manifest.
+
+        The video need not come from a video folder (e.g. a Kinect skeleton sequence): an
+        unknown id is added to the manifest with the given ``label``/``split`` and no path.
+        The entry's ``config_hash`` is a hash of the array contents.
+        """
+        import hashlib
+
+        from .ingest import VideoRecord
+
+        path = self.write_arrays(video_id, modality, arrays, attrs=attrs)
+        digest = hashlib.sha256()
+        for name in sorted(arrays):
+            a = np.ascontiguousarray(arrays[name])
+            digest.update(f"{name}:{a.dtype}:{a.shape}".encode())
+            digest.update(a.tobytes())
+        m = self.manifest
+        if m.video(video_id) is None:
+            m.upsert_videos([VideoRecord(id=video_id, path="", label=label, split=split)])
+        m.record(video_id, modality, status="ok", extractor="user",
+                 config_json=json.dumps(dict(attrs or {}), sort_keys=True, default=str),
+                 config_hash=digest.hexdigest()[:16], path=self.relpath(video_id, modality))
+        m.commit()
+        return path
+
+    def sweep_tmp(self) -> int:
+        """Delete temporary files left by killed runs (on this host, whose process is gone)."""
+        if not self.tmp_dir.is_dir():
+            return 0
+        removed = 0
+        for p in self.tmp_dir.iterdir():
+            parts = p.name.split(".")
+            # <modality>.<uuid>.<host...>.<pid>.h5: the host may contain dots
+            if len(parts) < 5 or not parts[-2].isdigit():
+                continue
+            host, pid = ".".join(parts[2:-2]), int(parts[-2])
+            # a live writer here, or another machine's on a shared filesystem: not ours to judge
+            if host != _HOST or _pid_alive(pid):
+                continue
+            p.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+    # ------------------------------------------------------------------ reading
+    def open(self, video_id: str, modality: str):
+        """Open an entry read-only as an ``h5py.File`` (use as a context manager)."""
+        import h5py
+
+        p = self.path(video_id, modality)
+        if not p.is_file():
+            raise FileNotFoundError(f"store {self.root} has no {modality!r} for video {video_id!r} ({p})")
+        return h5py.File(p, "r")
+
+    def read(self, video_id: str, modality: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Read every dataset and attribute of an entry into memory: ``(arrays, attrs)``."""
+        with self.open(video_id, modality) as f:
+            arrays = {k: f[k][()] for k in f.keys()}
+            attrs = {k: _attr(v) for k, v in f.attrs.items()}
+        return arrays, attrs
+
+    def entry_attrs(self, video_id: str, modality: str) -> dict[str, Any] | None:
+        """The attributes of a complete entry, or None if absent or unreadable."""
+        import h5py
+
+        p = self.path(video_id, modality)
+        if not p.is_file():
+            return None
+        try:
+            with h5py.File(p, "r") as f:
+                return {k: _attr(v) for k, v in f.attrs.items()}
+        except OSError:
+            return None
+
+
+def _attr(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def config_attrs(extractor: str, config: Any, config_hash: str) -> dict[str, Any]:
+    """The provenance attributes every extracted entry carries."""
+    import dataclasses
+
+    from .. import __version__
+
+    return {
+        "extractor": extractor,
+        "config_json": json.dumps(dataclasses.asdict(config), sort_keys=True),
+        "config_hash": config_hash,
+        "package_version": __version__,
+    }
