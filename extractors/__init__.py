@@ -1,0 +1,45 @@
+"""Extractors: raw video -> modality arrays in a feature store.
+
+One file per backend. Backends are registered by name and imported only when built, so
+``import extractors`` needs none of the optional dependencies.
+
+>>> from extractors import build_extractor
+>>> ex = build_extractor("rgb", short_side=224, fps=10)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping, Optional
+
+from multimodal_har.registry import Registry
+
+EXTRACTORS = Registry("extractor")
+EXTRACTORS.register("rgb", "extractors.rgb:RGBExtractor")
+EXTRACTORS.register("audio", "extractors.audio:AudioExtractor")
+
+
+def build_extractor(name: str, /, config: Any = None, **overrides: Any):
+    """Build a registered extractor from a config dataclass, a mapping, or keyword overrides.
+
+    Unknown config keys raise a ``ValueError`` that lists the valid ones.
+    """
+    from multimodal_har.config import from_dict
+
+    cls = EXTRACTORS.get(name)
+    if config is None or isinstance(config, Mapping):
+        config = from_dict(cls.config_class, {**dict(config or {}), **overrides}, where=name)
+    elif overrides:
+        config = dataclasses.replace(config, **overrides)
+    return cls(config=config)
+
+
+def list_extractors() -> list[str]:
+    return EXTRACTORS.names()
+
+
+def config_class(name: str) -> Optional[type]:
+    return EXTRACTORS.get(name).config_class
+
+
+__all__ = ["EXTRACTORS", "build_extractor", "list_extractors", "config_class"]

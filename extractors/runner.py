@@ -1,0 +1,258 @@
+"""Run an extractor over a video folder: parallel, resumable, reported per video.
+
+* Every video is processed independently; a failure is recorded in the manifest with its
+  message and the run goes on.
+* Outputs appear only when complete (``FeatureStore.writer``); a killed run leaves at most
+  temporary files, swept at the next start.
+* Re-running skips entries done with the same config hash, adopts complete files a killed
+  run wrote but did not record, and redoes what failed or changed.
+* A worker process that dies (a decoder crash, the OOM killer) does not stop the run: the
+  videos it may have held are retried one at a time in a fresh process, and the one that
+  kills its process again is recorded as failed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from multimodal_har.data.ingest import VideoRecord, scan_videos
+from multimodal_har.data.store import FeatureStore, config_attrs
+from multimodal_har.data.video import NoAudioTrack, VideoError, probe
+
+from .base import Extractor
+
+
+@dataclass
+class ExtractionSummary:
+    """What a run did. ``failed`` and ``missing`` hold ``(video_id, message)`` pairs."""
+
+    modality: str
+    config_hash: str
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    adopted: int = 0
+    failed: list = field(default_factory=list)
+    missing: list = field(default_factory=list)
+    seconds: float = 0.0
+    items: int = 0  # frames (or other unit) written by this run
+
+    def format(self) -> str:
+        lines = [
+            f"{self.modality} [{self.config_hash}]: {self.total} videos: {self.done} extracted, "
+            f"{self.skipped} already done, {self.adopted} recovered from an interrupted run, "
+            f"{len(self.missing)} without this modality, {len(self.failed)} failed "
+            f"({self.seconds:.1f} s"
+            + (f", {self.done / self.seconds:.2f} videos/s, {self.items / self.seconds:.1f} frames/s"
+               if self.seconds > 0 and self.done else "")
+            + ")"
+        ]
+        for vid, msg in self.missing:
+            lines.append(f"  missing {vid}: {msg}")
+        for vid, msg in self.failed:
+            lines.append(f"  FAILED  {vid}: {msg}")
+        return "\n".join(lines)
+
+
+def process_video(extractor: Extractor, store: FeatureStore, video_id: str, path: Path,
+                  threads: int = 0) -> dict[str, Any]:
+    """Extract one video into the store. Never raises for a bad video: returns its status."""
+    t0 = time.perf_counter()
+    result: dict[str, Any] = {"video_id": video_id, "info": None, "items": 0}
+    try:
+        info = probe(path)
+        result["info"] = info
+        attrs = config_attrs(extractor.name, extractor.config, extractor.config_hash)
+        with store.writer(video_id, extractor.modality, attrs=attrs) as out:
+            stats = extractor.extract(path, out, info=info, threads=threads)
+        result.update(status="ok", error=None, items=int(stats.get("frames", 0)))
+    except NoAudioTrack as e:
+        result.update(status="missing", error=str(e))
+    except VideoError as e:
+        result.update(status="failed", error=str(e))
+    except MemoryError:
+        result.update(status="failed", error="out of memory while extracting this video")
+    except Exception as e:  # an unexpected bug must not stop the folder; keep where it came from
+        tb = traceback.extract_tb(e.__traceback__)[-1]
+        result.update(status="failed",
+                      error=f"{type(e).__name__}: {e} (at {Path(tb.filename).name}:{tb.lineno})")
+    result["seconds"] = time.perf_counter() - t0
+    return result
+
+
+# ---------------------------------------------------------------- worker processes
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(extractor: Extractor, store_root: str) -> None:
+    _WORKER["extractor"] = extractor
+    _WORKER["store"] = FeatureStore(store_root)
+
+
+def _work(video_id: str, path: str, threads: int) -> dict[str, Any]:
+    return process_video(_WORKER["extractor"], _WORKER["store"], video_id, Path(path), threads)
+
+
+def _new_pool(workers: int, extractor: Extractor, store: FeatureStore) -> cf.ProcessPoolExecutor:
+    # spawn: workers start clean (no inherited SQLite handle, threads or CUDA state)
+    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                  initializer=_init_worker, initargs=(extractor, str(store.root)))
+
+
+def _plan(extractor: Extractor, store: FeatureStore, records: Sequence[VideoRecord],
+          summary: ExtractionSummary) -> list[VideoRecord]:
+    """Record what is already done; return the videos that need work."""
+    manifest, h, todo = store.manifest, extractor.config_hash, []
+    for r in records:
+        e = manifest.entry(r.id, extractor.modality)
+        if e and e["config_hash"] == h and (
+            e["status"] == "missing" or (e["status"] == "ok" and store.has(r.id, extractor.modality))
+        ):
+            summary.skipped += 1
+            continue
+        attrs = store.entry_attrs(r.id, extractor.modality)
+        if attrs is not None and attrs.get("config_hash") == h:
+            # complete file from a run killed before it could record it
+            manifest.record(r.id, extractor.modality, status="ok", extractor=extractor.name,
+                            config_json=attrs.get("config_json"), config_hash=h,
+                            path=store.relpath(r.id, extractor.modality))
+            summary.adopted += 1
+            continue
+        todo.append(r)
+    manifest.commit()
+    return todo
+
+
+def run_extraction(
+    extractor: Extractor,
+    *,
+    videos_root: str | os.PathLike,
+    store: FeatureStore | str | os.PathLike,
+    annotations: str | os.PathLike | None = None,
+    records: Optional[Sequence[VideoRecord]] = None,
+    workers: Optional[int] = None,
+    progress: bool = True,
+    rank: int = 0,
+    world_size: int = 1,
+) -> ExtractionSummary:
+    """Extract one modality for every video of a folder into a store.
+
+    Args:
+        extractor: a configured extractor (e.g. ``RGBExtractor(config=RGBConfig())``).
+        videos_root: the dataset folder; ``records`` (or ``annotations``) may narrow it.
+        workers: processes (default: all cores); 1 runs in this process.
+        rank, world_size: process ``rank`` of ``world_size`` handles videos ``rank::world_size``.
+    """
+    videos_root = Path(videos_root)
+    if not isinstance(store, FeatureStore):
+        store = FeatureStore(store, create=True)
+    if records is None:
+        records = scan_videos(videos_root, annotations=annotations)
+    manifest = store.manifest
+    manifest.upsert_videos(records)
+    manifest.set_meta("videos_root", str(videos_root.resolve()))
+    manifest.commit()
+    store.sweep_tmp()
+
+    records = list(records)[rank::world_size]
+    summary = ExtractionSummary(modality=extractor.modality, config_hash=extractor.config_hash,
+                                total=len(records))
+    t0 = time.perf_counter()
+    todo = _plan(extractor, store, records, summary)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    config_json = config_attrs(extractor.name, extractor.config, extractor.config_hash)["config_json"]
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(todo), unit="video", desc=f"extract {extractor.modality}",
+               disable=not progress or not todo, dynamic_ncols=True)
+    last_commit = time.monotonic()
+
+    def record(res: dict[str, Any]) -> None:
+        nonlocal last_commit
+        vid = res["video_id"]
+        if res["info"] is not None:
+            manifest.set_probe(vid, res["info"])
+        elif res["status"] == "failed":
+            manifest.set_probe(vid, error=res["error"])
+        manifest.record(vid, extractor.modality, status=res["status"], error=res["error"],
+                        extractor=extractor.name, config_json=config_json,
+                        config_hash=extractor.config_hash,
+                        path=store.relpath(vid, extractor.modality) if res["status"] == "ok" else None,
+                        seconds=res["seconds"])
+        if res["status"] == "ok":
+            summary.done += 1
+            summary.items += res["items"]
+        elif res["status"] == "missing":
+            summary.missing.append((vid, res["error"]))
+        else:
+            summary.failed.append((vid, res["error"]))
+        bar.update(1)
+        elapsed = time.perf_counter() - t0
+        bar.set_postfix(frames_per_s=f"{summary.items / max(elapsed, 1e-9):.0f}", failed=len(summary.failed))
+        if time.monotonic() - last_commit > 1.0:
+            manifest.commit()
+            last_commit = time.monotonic()
+
+    try:
+        if workers == 1:
+            for r in todo:
+                record(process_video(extractor, store, r.id, videos_root / r.path, threads))
+        else:
+            _run_pool(extractor, store, videos_root, todo, workers, threads, record)
+    finally:
+        bar.close()
+        manifest.commit()
+        summary.seconds = time.perf_counter() - t0
+        manifest.export_csv(store.root / "manifest.csv")
+    return summary
+
+
+def _run_pool(extractor, store, videos_root, todo, workers, threads, record) -> None:
+    pending = list(reversed(todo))
+    pool = _new_pool(workers, extractor, store)
+    in_flight: dict[cf.Future, VideoRecord] = {}
+    suspects: list[VideoRecord] = []
+    try:
+        while pending or in_flight:
+            while pending and len(in_flight) < 2 * workers:
+                r = pending.pop()
+                in_flight[pool.submit(_work, r.id, str(videos_root / r.path), threads)] = r
+            done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+            broken = False
+            for fut in done:
+                r = in_flight.pop(fut)
+                try:
+                    record(fut.result())
+                except cf.process.BrokenProcessPool:
+                    suspects.append(r)
+                    broken = True
+            if broken:
+                # every task still in flight is lost with the pool: retry each alone
+                suspects.extend(in_flight.values())
+                in_flight.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                for r in suspects:
+                    record(_run_isolated(extractor, store, videos_root, r, threads))
+                suspects.clear()
+                pool = _new_pool(workers, extractor, store)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_isolated(extractor, store, videos_root, r: VideoRecord, threads: int) -> dict[str, Any]:
+    with _new_pool(1, extractor, store) as pool:
+        try:
+            return pool.submit(_work, r.id, str(videos_root / r.path), threads).result()
+        except cf.process.BrokenProcessPool:
+            return {"video_id": r.id, "info": None, "items": 0, "seconds": 0.0, "status": "failed",
+                    "error": "the extracting process died on this video (a crash in the decoder, "
+                             "or killed for using too much memory)"}
