@@ -1,0 +1,156 @@
+"""The ``mhar`` command line. YAML configs are read here and nowhere else.
+
+    mhar info
+    mhar extract rgb   --videos ROOT --store OUT [--annotations CSV] [--workers N] [--config YAML]
+    mhar extract audio --videos ROOT --store OUT ...
+    mhar manifest STORE [--csv FILE]
+    mhar store add STORE --modality NAME --from PATH [--label L] [--split S]
+
+Every field of an extractor's config is also a flag (``--short-side 224``, ``--fps 10``);
+flags override the YAML file, which overrides the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+
+def _parse_value(text: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def _add_extract_parser(sub) -> None:
+    from extractors import EXTRACTORS, config_class
+
+    p = sub.add_parser("extract", help="extract a modality from a video folder into a feature store")
+    esub = p.add_subparsers(dest="extractor", metavar="MODALITY", required=True)
+    for name in EXTRACTORS.names():
+        cls = config_class(name)
+        ep = esub.add_parser(name, help=(cls.__doc__ or "").strip().splitlines()[0])
+        ep.add_argument("--videos", required=True, type=Path, help="the video folder (ROOT/<class>/<video> or any tree)")
+        ep.add_argument("--store", required=True, type=Path, help="the feature store folder (created if needed)")
+        ep.add_argument("--annotations", type=Path, help="CSV with path,label[,split] (paths relative to --videos)")
+        ep.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+        ep.add_argument("--config", type=Path, help="YAML file with config fields for this extractor")
+        ep.add_argument("--no-progress", action="store_true", help="no progress bar")
+        ep.add_argument("--strict", action="store_true", help="exit with status 1 if any video failed")
+        cfg_group = ep.add_argument_group(f"{name} config ({cls.__name__})")
+        for f in dataclasses.fields(cls):
+            cfg_group.add_argument("--" + f.name.replace("_", "-"), dest=f"cfg_{f.name}", type=_parse_value,
+                                   default=None, metavar=f.name.upper(), help=f"(default: {f.default!r})")
+
+
+def _cmd_extract(args) -> int:
+    from extractors import build_extractor
+    from extractors.runner import run_extraction
+
+    from .config import load_yaml
+
+    cfg = load_yaml(args.config) if args.config else {}
+    cfg.update({k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_") and v is not None})
+    extractor = build_extractor(args.extractor, cfg)
+    if not args.videos.is_dir():
+        raise SystemExit(f"error: --videos {args.videos} is not a directory")
+    summary = run_extraction(extractor, videos_root=args.videos, store=args.store,
+                             annotations=args.annotations, workers=args.workers,
+                             progress=not args.no_progress)
+    print(summary.format())
+    print(f"manifest: {args.store / 'manifest.csv'}")
+    return 1 if (args.strict and summary.failed) else 0
+
+
+def _cmd_info(args) -> int:
+    from .info import report
+
+    print(report())
+    return 0
+
+
+def _cmd_manifest(args) -> int:
+    from .data.store import FeatureStore
+
+    store = FeatureStore(args.store)
+    m = store.manifest
+    print(f"{store.root}: {len(m.videos())} videos")
+    for modality, counts in sorted(m.counts().items()):
+        print(f"  {modality:10s} " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    for e in m.entries(status="failed"):
+        print(f"  FAILED {e['modality']} {e['video_id']}: {e['error']}")
+    if args.csv:
+        print(f"wrote {m.export_csv(args.csv)}")
+    return 0
+
+
+def _cmd_store_add(args) -> int:
+    import numpy as np
+
+    from .data.store import FeatureStore
+
+    store = FeatureStore(args.store, create=True)
+    src = args.source
+    files = sorted(p for p in src.rglob("*") if p.suffix in (".npy", ".npz")) if src.is_dir() else [src]
+    if not files:
+        raise SystemExit(f"error: no .npy or .npz files under {src}")
+    for f in files:
+        rel = f.relative_to(src) if src.is_dir() else Path(f.name)
+        video_id = args.id if (args.id and not src.is_dir()) else rel.with_suffix("").as_posix()
+        if f.suffix == ".npz":
+            with np.load(f) as z:
+                arrays = {k: z[k] for k in z.files}
+        else:
+            arrays = {"data": np.load(f)}
+        attrs = dict(kv.split("=", 1) for kv in args.attr or [])
+        store.add(video_id, args.modality, arrays, attrs={k: _parse_value(v) for k, v in attrs.items()},
+                  label=args.label, split=args.split)
+        print(f"added {args.modality} for {video_id}: " + ", ".join(f"{k} {v.shape} {v.dtype}" for k, v in arrays.items()))
+    store.manifest.export_csv(store.root / "manifest.csv")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="mhar", description="multimodal human action recognition")
+    parser.add_argument("--version", action="version", version=f"multimodal-har {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub.add_parser("info", help="versions, devices and available optional backends").set_defaults(func=_cmd_info)
+    _add_extract_parser(sub)
+    mp = sub.add_parser("manifest", help="summarise a feature store's manifest")
+    mp.add_argument("store", type=Path)
+    mp.add_argument("--csv", type=Path, help="also write the one-row-per-video CSV here")
+    mp.set_defaults(func=_cmd_manifest)
+    sp = sub.add_parser("store", help="feature store tools")
+    ssub = sp.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    ap = ssub.add_parser("add", help="bring your own modality: add .npy/.npz arrays named by video id")
+    ap.add_argument("store", type=Path)
+    ap.add_argument("--modality", required=True, help="modality name, e.g. imu, pose3d")
+    ap.add_argument("--from", dest="source", required=True, type=Path,
+                    help="a .npy/.npz file, or a folder of them (file path without suffix = video id)")
+    ap.add_argument("--id", help="video id for a single file (default: its name)")
+    ap.add_argument("--label")
+    ap.add_argument("--split")
+    ap.add_argument("--attr", action="append", metavar="KEY=VALUE", help="metadata attribute (repeatable)")
+    ap.set_defaults(func=_cmd_store_add)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "extract":
+        args.func = _cmd_extract
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, NotADirectoryError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
