@@ -1,0 +1,55 @@
+import subprocess
+import sys
+
+from multimodal_har.cli import main
+from multimodal_har.data.store import FeatureStore
+
+
+def test_info_reports_versions_devices_and_backends():
+    out = subprocess.run([sys.executable, "-m", "multimodal_har.cli", "info"], capture_output=True,
+                         text=True, check=True).stdout
+    for needle in ("multimodal-har", "torch", "devices:", "cpu:", "optional backends:", "raft", "mediapipe", "mmpose"):
+        assert needle in out
+    # an unavailable backend says why and how to get it
+    for line in out.splitlines():
+        if line.strip().startswith("ptlflow") and " no " in line:
+            assert "pip install" in out
+
+
+def test_extract_rgb_and_audio_on_a_class_folder(small_videos, tmp_path, capsys):
+    store = tmp_path / "store"
+    assert main(["extract", "rgb", "--videos", str(small_videos), "--store", str(store), "--workers", "2",
+                 "--short-side", "96", "--fps", "4", "--no-progress"]) == 0
+    assert main(["extract", "audio", "--videos", str(small_videos), "--store", str(store), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "rgb [" in out and "3 extracted" in out and "2 without this modality" in out
+    m = FeatureStore(store).manifest
+    assert {v["id"]: v["label"] for v in m.videos()} == {
+        "taichi/tai_chi": "taichi", "lifting/clean_and_jerk": "lifting",
+        "makeup/apply_eye_makeup_with_audio": "makeup"}
+    assert m.counts() == {"rgb": {"ok": 3}, "audio": {"ok": 1, "missing": 2}}
+    with FeatureStore(store).open("taichi/tai_chi", "rgb") as f:
+        assert f.attrs["height"] == 96 and 38 <= f.attrs["num_frames"] <= 42  # 10 s at 4 fps
+    assert main(["manifest", str(store), "--csv", str(tmp_path / "m.csv")]) == 0
+    assert (tmp_path / "m.csv").read_text().count("\n") == 4
+
+
+def test_yaml_config_and_its_errors(small_videos, tmp_path, capsys):
+    cfg = tmp_path / "rgb.yaml"
+    cfg.write_text("short_side: 64\nmax_frames: 3\n")
+    store = tmp_path / "s"
+    assert main(["extract", "rgb", "--videos", str(small_videos), "--store", str(store), "--config", str(cfg),
+                 "--jpeg-quality", "75", "--no-progress"]) == 0
+    with FeatureStore(store).open("taichi/tai_chi", "rgb") as f:
+        assert f.attrs["num_frames"] == 3 and '"jpeg_quality": 75' in f.attrs["config_json"]
+    cfg.write_text("short_side: 64\nshortside: 3\n")
+    assert main(["extract", "rgb", "--videos", str(small_videos), "--store", str(store), "--config", str(cfg)]) == 2
+    assert "unknown key(s) ['shortside']" in capsys.readouterr().err
+
+
+def test_strict_exit_status(small_videos, tmp_path):
+    (small_videos / "taichi" / "broken.mp4").write_bytes(b"\x00" * 1000)
+    args = ["extract", "rgb", "--videos", str(small_videos), "--store", str(tmp_path / "s"),
+            "--max-frames", "2", "--no-progress"]
+    assert main(args) == 0  # failures are reported, the folder is processed
+    assert main(args + ["--strict"]) == 1
