@@ -62,3 +62,46 @@ def test_config_is_checked(kw, match):
 def test_unknown_config_key_lists_valid_keys():
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['short_sid'\] in rgb for RGBConfig; valid keys: .*short_side"):
         build_extractor("rgb", short_sid=3)
+
+
+def _write_long_video(path, n_frames, size=(480, 270)):
+    """A real H.264 file: a gradient with a moving square (compresses well, encodes fast)."""
+    import av
+
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx * 255 // w, yy * 255 // h, (xx + yy) % 256], -1).astype(np.uint8)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt, s.options = w, h, "yuv420p", {"preset": "ultrafast"}
+        for i in range(n_frames):
+            img = base.copy()
+            x = (i * 4) % (w - 40)
+            img[100:140, x:x + 40] = 255
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+
+
+def test_long_video_is_streamed_in_bounded_memory(tmp_path):
+    import subprocess
+    import sys
+
+    root = tmp_path / "v"
+    root.mkdir()
+    n = 2400
+    _write_long_video(root / "long.mp4", n)
+    held = n * 256 * 455 * 3  # bytes if every resized frame were kept in memory
+    code = (
+        "import resource, sys; from multimodal_har.cli import main; "
+        f"rc = main(['extract', 'rgb', '--videos', {str(root)!r}, '--store', {str(tmp_path / 's')!r}, "
+        "'--workers', '1', '--no-progress']); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024); sys.exit(rc)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    peak = int(out.stdout.strip().splitlines()[-1])
+    with FeatureStore(tmp_path / "s").open("long", "rgb") as f:
+        assert f.attrs["num_frames"] == n
+    assert peak < 300 * 2**20 < held / 2, f"peak RSS {peak / 2**20:.0f} MiB (holding the frames: {held / 2**20:.0f} MiB)"

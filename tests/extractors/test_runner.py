@@ -155,3 +155,17 @@ def test_a_crashing_worker_fails_only_its_video(tmp_path):
     assert s.done == 3
     assert [v for v, _ in s.failed] == ["tai_chi"]
     assert "process died" in s.failed[0][1]
+
+
+def test_annotation_listing_a_missing_file(tmp_path):
+    root = tmp_path / "v"
+    root.mkdir()
+    os.symlink(VIDEOS / "tai_chi.mp4", root / "tai_chi.mp4")
+    ann = tmp_path / "ann.csv"
+    ann.write_text("path,label,split\ntai_chi.mp4,taichi,train\ngone/away.mp4,taichi,test\n")
+    s = run_extraction(build_extractor("rgb", short_side=32, max_frames=4), videos_root=root,
+                       store=tmp_path / "s", annotations=ann, workers=1, progress=False)
+    assert s.done == 1
+    assert s.failed == [("gone/away", f"cannot read {root / 'gone/away.mp4'}: file does not exist")]
+    v = FeatureStore(tmp_path / "s").manifest.video("gone/away")
+    assert (v["label"], v["split"]) == ("taichi", "test") and "does not exist" in v["probe_error"]
