@@ -1,0 +1,153 @@
+"""Readers for labelled real skeleton datasets (Kinect v1, 20 joints, metres).
+
+Each reader yields :class:`SkeletonSequence` objects in the ``kinect_v1_20`` layout with
+``keypoint`` ``(T, M, V, C)`` and ``score`` ``(T, M, V)`` (``M = 1`` person), ready for
+``FeatureStore.add(..., modality="pose3d")`` via :func:`add_to_store`.
+
+* MSR Action3D (Li, Zhang, Liu, CVPR-W 2010): ``aAA_sSS_eEE_skeleton3D.txt``, 20 lines of
+  ``x y z c`` per frame, joints in MSR's own order (``MSR_ACTION3D_ORDER``).
+* UTKinect-Action3D (Xia, Chen, Aggarwal, CVPR-W 2012): ``joints_sSS_eEE.txt`` (one line per
+  frame: frame id + 60 coordinates, SDK order) cut into actions by ``actionLabel.txt``.
+
+Splits are the standard cross-subject protocols: MSR Action3D subjects 1,3,5,7,9 train and
+2,4,6,8,10 test; UTKinect odd subjects train, even test.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+
+from .layouts import KINECT_V1_20, MSR_ACTION3D_ORDER
+
+MSR_ACTIONS = ("high arm wave", "horizontal arm wave", "hammer", "hand catch", "forward punch",
+               "high throw", "draw x", "draw tick", "draw circle", "hand clap", "two hand wave",
+               "side-boxing", "bend", "forward kick", "side kick", "jogging", "tennis swing",
+               "tennis serve", "golf swing", "pick up & throw")
+UTKINECT_ACTIONS = ("walk", "sitDown", "standUp", "pickUp", "carry", "throw", "push", "pull",
+                    "waveHands", "clapHands")
+
+
+@dataclass
+class SkeletonSequence:
+    """One labelled skeleton sequence.
+
+    Attributes:
+        keypoint: ``(T, M, V, 3)`` float32 coordinates (metres, y up).
+        score: ``(T, M, V)`` float32 confidence (0 where a joint or frame is missing).
+    """
+
+    id: str
+    label: str
+    label_index: int
+    subject: int
+    keypoint: np.ndarray
+    score: np.ndarray
+    layout: str = KINECT_V1_20.name
+    split: Optional[str] = None
+
+
+def _cross_subject(subject: int, train: set[int]) -> str:
+    return "train" if subject in train else "test"
+
+
+def read_msr_action3d(root: str | Path, *, protocol_files_only: bool = True) -> Iterator[SkeletonSequence]:
+    """MSR Action3D sequences with the cross-subject split (1,3,5,7,9 train).
+
+    Args:
+        protocol_files_only: keep only the 557 sequences of ``files_used_in_cvpr12_paper.txt``
+            when that list is present (the common protocol); all readable files otherwise.
+
+    All-zero frames (the tracker lost the person) are dropped; a file with no valid frame or
+    a line count that is not a multiple of 20 raises ``ValueError`` naming it.
+    """
+    root = Path(root)
+    files = sorted(root.glob("a*_s*_e*_skeleton3D.txt"))
+    if not files:
+        raise FileNotFoundError(f"no MSR Action3D files (aAA_sSS_eEE_skeleton3D.txt) in {root}")
+    keep = None
+    listing = root / "files_used_in_cvpr12_paper.txt"
+    if protocol_files_only and listing.is_file():
+        keep = {line.split()[0] for line in listing.read_text().splitlines() if line.strip()}
+    for f in files:
+        stem = f.name[: -len("_skeleton3D.txt")]
+        if keep is not None and stem not in keep:
+            continue
+        a, s, _ = (int(x) for x in re.findall(r"\d+", stem))
+        data = np.loadtxt(f, dtype=np.float32, ndmin=2)
+        if data.size == 0 or data.shape[1] != 4 or len(data) % 20:
+            raise ValueError(f"{f}: expected lines of 'x y z c', 20 per frame; got array of shape {data.shape}")
+        frames = data.reshape(-1, 20, 4)
+        frames = frames[np.abs(frames[..., :3]).sum(axis=(1, 2)) > 0]
+        if len(frames) == 0:
+            raise ValueError(f"{f}: every frame is all zeros")
+        x = KINECT_V1_20.reorder(frames[..., :3], MSR_ACTION3D_ORDER)  # (T, V, 3)
+        c = KINECT_V1_20.reorder(frames[..., 3:], MSR_ACTION3D_ORDER)[..., 0]  # (T, V)
+        yield SkeletonSequence(id=stem, label=MSR_ACTIONS[a - 1], label_index=a - 1, subject=s,
+                               keypoint=x[:, None], score=c[:, None],
+                               split=_cross_subject(s, {1, 3, 5, 7, 9}))
+
+
+def _read_action_labels(path: Path) -> dict[str, list[tuple[str, int, int]]]:
+    out: dict[str, list[tuple[str, int, int]]] = {}
+    current = None
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        if ":" not in line:
+            current = line
+            out[current] = []
+            continue
+        name, _, rng = line.partition(":")
+        parts = rng.split()
+        if current is None or len(parts) != 2 or name.strip() not in UTKINECT_ACTIONS:
+            raise ValueError(f"{path}:{lineno}: expected 'action: start end' under a sequence name, got {line!r}")
+        if parts[0].lower() == "nan" or parts[1].lower() == "nan":
+            continue  # the release marks a few unannotated actions this way
+        out[current].append((name.strip(), int(parts[0]), int(parts[1])))
+    return out
+
+
+def read_utkinect(root: str | Path) -> Iterator[SkeletonSequence]:
+    """UTKinect-Action3D action segments with the cross-subject split (odd subjects train).
+
+    Segments are the frames whose id (first column) lies in ``[start, end]`` of
+    ``actionLabel.txt``; a segment with no frame raises ``ValueError`` naming it.
+    """
+    root = Path(root)
+    labels = _read_action_labels(root / "actionLabel.txt")
+    for seq, actions in sorted(labels.items()):
+        f = root / f"joints_{seq}.txt"
+        data = np.loadtxt(f, dtype=np.float32, ndmin=2)
+        if data.shape[1] != 61:
+            raise ValueError(f"{f}: expected a frame id and 60 coordinates per line, got {data.shape[1]} columns")
+        ids, xyz = data[:, 0].astype(np.int64), data[:, 1:].reshape(-1, 20, 3)
+        subject = int(re.match(r"s(\d+)_e\d+", seq).group(1))
+        for name, start, end in actions:
+            sel = (ids >= start) & (ids <= end)
+            if not sel.any():
+                raise ValueError(f"{f}: no frame with id in [{start}, {end}] for action {name}")
+            x = xyz[sel]
+            yield SkeletonSequence(id=f"{seq}_{name}", label=name, label_index=UTKINECT_ACTIONS.index(name),
+                                   subject=subject, keypoint=x[:, None], score=np.ones(x.shape[:2], np.float32)[:, None],
+                                   split=_cross_subject(subject, set(range(1, 11, 2))))
+
+
+DATASETS = {"msr_action3d": read_msr_action3d, "utkinect": read_utkinect}
+
+
+def add_to_store(store, sequences, *, dataset: str, modality: str = "pose3d") -> int:
+    """Write sequences into a :class:`~multimodal_har.data.store.FeatureStore`; returns the count."""
+    n = 0
+    for s in sequences:
+        store.add(f"{dataset}/{s.id}", modality, {"keypoint": s.keypoint, "score": s.score},
+                  attrs={"layout": s.layout, "dataset": dataset, "subject": s.subject,
+                         "label_index": s.label_index},
+                  label=s.label, split=s.split)
+        n += 1
+    return n
