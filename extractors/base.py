@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar
 
-from multimodal_har.config import config_hash, to_dict
+from multimodal_har.config import config_hash
 from multimodal_har.data.video import NoAudioTrack, VideoError, VideoInfo
 
 __all__ = ["Extractor", "ModalityMissing", "VideoError"]
@@ -38,9 +38,6 @@ class Extractor(abc.ABC):
     def config_hash(self) -> str:
         return config_hash(self.name, self.version, self.config)
 
-    def config_dict(self) -> dict[str, Any]:
-        return to_dict(self.config)
-
     @abc.abstractmethod
     def extract(self, path: Path, out: Any, *, info: VideoInfo, threads: int = 0) -> dict[str, Any]:
         """Read the video at ``path`` and write this modality's datasets into ``out``.
@@ -57,7 +54,3 @@ class Extractor(abc.ABC):
             ModalityMissing: the video does not have this modality (recorded as ``missing``).
             VideoError: the video is unreadable (recorded as ``failed``).
         """
-
-    def check_available(self) -> Optional[str]:
-        """None if this backend can run here, else a message saying what to install."""
-        return None
