@@ -17,6 +17,13 @@ from multimodal_har.registry import Registry
 EXTRACTORS = Registry("extractor")
 EXTRACTORS.register("rgb", "extractors.rgb:RGBExtractor")
 EXTRACTORS.register("audio", "extractors.audio:AudioExtractor")
+# optical flow backends (all write the `flow` modality unless --modality says otherwise)
+EXTRACTORS.register("raft", "extractors.raft:RAFTExtractor")
+EXTRACTORS.register("ptlflow", "extractors.ptlflow:PtlflowExtractor")
+EXTRACTORS.register("tvl1", "extractors.tvl1:TVL1Extractor")
+EXTRACTORS.register("dis", "extractors.dis:DISExtractor")
+EXTRACTORS.register("farneback", "extractors.farneback:FarnebackExtractor")
+FLOW_BACKENDS = ("raft", "ptlflow", "tvl1", "dis", "farneback")
 
 
 def build_extractor(name: str, /, config: Any = None, **overrides: Any):
@@ -42,4 +49,4 @@ def config_class(name: str) -> Optional[type]:
     return EXTRACTORS.get(name).config_class
 
 
-__all__ = ["EXTRACTORS", "build_extractor", "list_extractors", "config_class"]
+__all__ = ["EXTRACTORS", "FLOW_BACKENDS", "build_extractor", "list_extractors", "config_class"]

@@ -18,7 +18,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from multimodal_har.data.video import VideoError, VideoInfo, iter_frames
+from multimodal_har.data.video import VideoError, VideoInfo, expected_kept_frames, iter_frames
 
 from .base import Extractor
 
@@ -162,14 +162,7 @@ class RGBExtractor(Extractor):
     def expected_frames(self, info: VideoInfo) -> int:
         """How many frames sampling should keep, from the header (0 if unknown)."""
         cfg = self.config
-        n = info.num_frames
-        if n <= 0:
-            return 0
-        if cfg.fps is not None and info.fps > 0:
-            n = int(n * min(1.0, cfg.fps / info.fps))
-        else:
-            n = -(-n // cfg.stride)
-        return min(n, cfg.max_frames) if cfg.max_frames else n
+        return expected_kept_frames(info, stride=cfg.stride, fps=cfg.fps, max_frames=cfg.max_frames)
 
 
 def read_rgb(f: Any, indices: Optional[Sequence[int]] = None) -> np.ndarray:

@@ -43,6 +43,7 @@ class ExtractionSummary:
     missing: list = field(default_factory=list)
     seconds: float = 0.0
     items: int = 0  # frames (or other unit) written by this run
+    unit: str = "frames"
 
     def format(self) -> str:
         lines = [
@@ -50,7 +51,7 @@ class ExtractionSummary:
             f"{self.skipped} already done, {self.adopted} recovered from an interrupted run, "
             f"{len(self.missing)} without this modality, {len(self.failed)} failed "
             f"({self.seconds:.1f} s"
-            + (f", {self.done / self.seconds:.2f} videos/s, {self.items / self.seconds:.1f} frames/s"
+            + (f", {self.done / self.seconds:.2f} videos/s, {self.items / self.seconds:.1f} {self.unit}/s"
                if self.seconds > 0 and self.done else "")
             + ")"
         ]
@@ -163,9 +164,10 @@ def run_extraction(
 
     records = list(records)[rank::world_size]
     summary = ExtractionSummary(modality=extractor.modality, config_hash=extractor.config_hash,
-                                total=len(records))
+                                total=len(records), unit=getattr(extractor, "unit", "frames"))
     t0 = time.perf_counter()
     todo = _plan(extractor, store, records, summary)
+    workers_given = workers
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     threads = max(1, (os.cpu_count() or 1) // workers)
     config_json = config_attrs(extractor.name, extractor.config, extractor.config_hash)["config_json"]
@@ -197,13 +199,23 @@ def run_extraction(
             summary.failed.append((vid, res["error"]))
         bar.update(1)
         elapsed = time.perf_counter() - t0
-        bar.set_postfix(frames_per_s=f"{summary.items / max(elapsed, 1e-9):.0f}", failed=len(summary.failed))
+        bar.set_postfix({f"{summary.unit}_per_s": f"{summary.items / max(elapsed, 1e-9):.0f}",
+                        "failed": len(summary.failed)})
         if time.monotonic() - last_commit > 1.0:
             manifest.commit()
             last_commit = time.monotonic()
 
+    estimate = getattr(extractor, "estimate_disk", None)
+    if estimate is not None and todo:
+        message = estimate([videos_root / r.path for r in todo])
+        if message and progress:
+            print(message, flush=True)
     try:
-        if workers == 1:
+        if getattr(extractor, "batched", False) and todo:
+            jobs = [(r.id, str(videos_root / r.path)) for r in todo]
+            extractor.run_folder(jobs, store, record, workers=max(1, os.cpu_count() or 1) if workers_given is None
+                                 else workers_given)
+        elif workers == 1:
             for r in todo:
                 record(process_video(extractor, store, r.id, videos_root / r.path, threads))
         else:

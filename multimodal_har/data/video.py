@@ -126,6 +126,19 @@ def resized_shape(height: int, width: int, short_side: Optional[int]) -> tuple[i
     return max(1, int(round(height * short_side / width))), short_side
 
 
+def expected_kept_frames(info: "VideoInfo", *, stride: int = 1, fps: Optional[float] = None,
+                         max_frames: Optional[int] = None) -> int:
+    """How many frames :func:`iter_frames` should keep, from the header (0 if unknown)."""
+    n = info.num_frames
+    if n <= 0:
+        return 0
+    if fps is not None and info.fps > 0:
+        n = int(n * min(1.0, fps / info.fps))
+    else:
+        n = -(-n // stride)
+    return min(n, max_frames) if max_frames else n
+
+
 @dataclass(frozen=True)
 class Frame:
     """One decoded, resized RGB frame.

@@ -1,0 +1,247 @@
+"""What every optical-flow backend shares: sampling, dense or sparse (TSN) pair plans,
+decoding into runs of consecutive frames, storage (``multimodal_har.flow.codec``).
+
+A backend implements :meth:`FlowExtractor.flow_chunk`: the flow of each consecutive pair of a
+``(N, H, W, 3)`` chunk of frames. Learned backends also batch across videos
+(``extractors/raft.py``, ``extractors/ptlflow.py`` through ``multimodal_har.flow.pipeline``).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import numpy as np
+
+from multimodal_har.data.video import VideoError, VideoInfo, expected_kept_frames, iter_frames, resized_shape
+from multimodal_har.flow.codec import DEFAULT_BOUND, FORMATS, FlowWriter
+from multimodal_har.flow.pairs import needed_frames, num_pairs, plan_runs
+
+from .base import Extractor, ModalityMissing
+
+
+@dataclass
+class FlowConfig:
+    """Sampling, pair plan and storage of a flow extraction (every backend has these fields).
+
+    Attributes:
+        short_side: frames are resized so the shorter side has this many pixels before flow.
+        fps, stride, max_frames: frame sampling, as for ``rgb``; a pair is two consecutive
+            *kept* frames.
+        segments: ``None`` computes every pair (dense). ``K`` computes only the pairs a TSN
+            sampler reads at test time: ``snippet_length`` consecutive pairs at the centre of
+            each of ``K`` equal segments.
+        snippet_length: ``L``, pairs per segment (the flow stack of two-stream networks, 5 in TSN).
+        format: ``jpeg`` (TSN quantisation, default), ``uint8`` or ``float16``.
+        bound: quantisation bound in pixels (TSN: 20).
+        jpeg_quality: 1..100 for ``jpeg`` (``denseflow`` writes 95).
+        min_decoded_fraction: fail a video decoding fewer frames than this fraction of its header.
+        modality: the store modality to write (e.g. ``flow_tvl1`` to keep several backends).
+    """
+
+    short_side: Optional[int] = 256
+    fps: Optional[float] = None
+    stride: int = 1
+    max_frames: Optional[int] = None
+    segments: Optional[int] = None
+    snippet_length: int = 5
+    format: str = "jpeg"
+    bound: float = DEFAULT_BOUND
+    jpeg_quality: int = 95
+    min_decoded_fraction: float = 0.9
+    modality: str = "flow"
+
+    def __post_init__(self) -> None:
+        from multimodal_har.data.store import validate_name
+
+        if self.short_side is not None and self.short_side < 8:
+            raise ValueError(f"short_side must be >= 8 or None, got {self.short_side}")
+        if self.stride < 1:
+            raise ValueError(f"stride must be >= 1, got {self.stride}")
+        if self.fps is not None and (self.fps <= 0 or self.stride != 1):
+            raise ValueError("fps must be > 0 and cannot be combined with stride > 1")
+        if self.max_frames is not None and self.max_frames < 2:
+            raise ValueError(f"max_frames must be >= 2 (a pair) or None, got {self.max_frames}")
+        if self.segments is not None and self.segments < 1:
+            raise ValueError(f"segments must be >= 1 or None (dense), got {self.segments}")
+        if self.snippet_length < 1:
+            raise ValueError(f"snippet_length must be >= 1, got {self.snippet_length}")
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {FORMATS}, got {self.format!r}")
+        if self.bound <= 0:
+            raise ValueError(f"bound must be > 0, got {self.bound}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
+        validate_name("modality", self.modality)
+
+
+@dataclass
+class Chunk:
+    """Consecutive kept frames of one video: ``images`` ``(N, H, W, 3)`` uint8, their
+    ``positions`` among kept frames, source ``frame_indices`` and ``times`` (s)."""
+
+    positions: np.ndarray
+    frame_indices: np.ndarray
+    times: np.ndarray
+    images: np.ndarray
+
+
+def iter_chunks(path: Path, cfg: FlowConfig, info: VideoInfo, *, chunk: int, threads: int = 0
+                ) -> Iterator[Chunk]:
+    """Decode ``path`` into chunks of at most ``chunk`` consecutive needed frames.
+
+    Consecutive chunks of one run share a frame (the last of one is the first of the next), so
+    the pairs of all chunks are exactly the planned pairs, each once. Frames no pair needs
+    (sparse plans) are decoded but never converted or resized.
+
+    Raises:
+        ModalityMissing: fewer than two frames (no pair).
+        VideoError: unreadable or truncated video.
+    """
+    expected = expected_kept_frames(info, stride=cfg.stride, fps=cfg.fps, max_frames=cfg.max_frames)
+    frames = lambda: iter_frames(path, stride=cfg.stride, fps=cfg.fps, short_side=cfg.short_side,  # noqa: E731
+                                 max_frames=cfg.max_frames, threads=threads)
+    needed = None
+    if cfg.segments is not None:
+        if expected <= 0:  # no frame count in the header: count by decoding once
+            expected = sum(1 for _ in frames())
+        needed = needed_frames(plan_runs(expected, segments=cfg.segments, length=cfg.snippet_length))
+    buf: list = []
+    kept = 0
+
+    def emit():
+        return Chunk(positions=np.array([p for p, _ in buf]), frame_indices=np.array([f.index for _, f in buf]),
+                     times=np.array([f.time for _, f in buf]), images=np.stack([f.image for _, f in buf]))
+
+    for pos, fr in enumerate(frames()):
+        kept = pos + 1
+        if needed is not None and pos not in needed:
+            continue
+        if buf and buf[-1][0] != pos - 1:  # a new run
+            if len(buf) >= 2:
+                yield emit()
+            buf = []
+        buf.append((pos, fr))
+        if len(buf) >= chunk:
+            yield emit()
+            buf = buf[-1:]
+    if len(buf) >= 2:
+        yield emit()
+    limited = cfg.max_frames is not None and kept >= cfg.max_frames
+    if expected and not limited and kept < cfg.min_decoded_fraction * expected - 1:
+        raise VideoError(f"{path}: decoded {kept} of the ~{expected} frames its header announces "
+                         f"(the file is truncated or corrupt)")
+    if kept < 2:
+        raise ModalityMissing(f"{path}: {kept} frame{'s' * (kept != 1)} decoded: no frame pair, so no flow")
+
+
+def planned_pairs(cfg: FlowConfig, info: VideoInfo) -> int:
+    """Pairs a video will give, from its header (for disk estimates)."""
+    n = expected_kept_frames(info, stride=cfg.stride, fps=cfg.fps, max_frames=cfg.max_frames)
+    return num_pairs(plan_runs(n, segments=cfg.segments, length=cfg.snippet_length))
+
+
+class FlowExtractor(Extractor):
+    """Base of the flow backends. Writes the datasets of :class:`~multimodal_har.flow.codec.FlowWriter`."""
+
+    version = 1
+    config_class = FlowConfig
+    unit = "pairs"
+    chunk_frames = 16  # frames per chunk in the per-video path
+
+    @property
+    def modality(self) -> str:  # type: ignore[override]
+        return self.config.modality
+
+    @abc.abstractmethod
+    def flow_chunk(self, images: np.ndarray) -> np.ndarray:
+        """``(N, H, W, 3)`` uint8 RGB -> ``(N - 1, 2, H, W)`` float32 flow (pixels, x then y)
+        from frame ``k`` to frame ``k + 1``."""
+
+    def iter_chunks(self, path: Path, info: VideoInfo, *, chunk: int, threads: int = 0) -> Iterator[Chunk]:
+        """This extractor's frames of ``path`` (see :func:`iter_chunks`)."""
+        return iter_chunks(path, self.config, info, chunk=chunk, threads=threads)
+
+    def setup(self, threads: int = 0) -> None:
+        """Called once per process before the first video (load models, set thread counts)."""
+
+    def new_writer(self, out: Any, height: int, width: int, info: VideoInfo) -> FlowWriter:
+        cfg = self.config
+        out.attrs.update({"backend": self.name, "source_fps": info.fps,
+                          "source_num_frames": info.num_frames,
+                          "pair_mode": "dense" if cfg.segments is None else "tsn",
+                          "segments": cfg.segments or 0, "snippet_length": cfg.snippet_length})
+        return FlowWriter(out, height=height, width=width, format=cfg.format, bound=cfg.bound,
+                          jpeg_quality=cfg.jpeg_quality)
+
+    def estimate_disk(self, paths: list[Path]) -> str:
+        """A line with the pairs and bytes this run will write (from headers; printed first)."""
+        from multimodal_har.data.video import probe
+        from multimodal_har.flow.codec import bytes_per_pair_estimate
+
+        cfg, pairs, size, unknown = self.config, 0, 0.0, 0
+        for p in paths:
+            try:
+                info = probe(p)
+            except VideoError:
+                continue
+            n = planned_pairs(cfg, info)
+            h, w = resized_shape(info.height, info.width, cfg.short_side)
+            pairs += n
+            size += n * bytes_per_pair_estimate(cfg.format, h, w)
+            unknown += info.num_frames <= 0
+        return (f"{self.modality}: about {pairs:,} frame pairs to compute, about {size / 1e9:.2f} GB on disk "
+                f"as {cfg.format}" + (f" ({unknown} videos without a frame count not included)" if unknown else ""))
+
+    def extract(self, path: Path, out: Any, *, info: VideoInfo, threads: int = 0) -> dict[str, Any]:
+        self.setup(threads)
+        writer = None
+        for ch in self.iter_chunks(path, info, chunk=self.chunk_frames, threads=threads):
+            if writer is None:
+                writer = self.new_writer(out, *ch.images.shape[1:3], info)
+            flows = self.flow_chunk(ch.images)
+            for k, f in enumerate(flows):
+                writer.add(writer.encode(f), (ch.frame_indices[k], ch.frame_indices[k + 1]), ch.times[k])
+        writer.flush()
+        return {"frames": writer.n}
+
+
+class OpenCVFlow(FlowExtractor):
+    """A classical OpenCV backend: greyscale frames, one pair at a time, ``cv2`` threads set
+    per process (the runner runs one process per core)."""
+
+    def setup(self, threads: int = 0) -> None:
+        cv2 = import_cv2(self.name)
+        cv2.setNumThreads(max(1, threads))
+        if getattr(self, "_algo", None) is None:
+            self._algo = self.make_algorithm(cv2)
+
+    def make_algorithm(self, cv2):  # returns an object with calc(prev, next, None)
+        raise NotImplementedError
+
+    def flow_chunk(self, images: np.ndarray) -> np.ndarray:
+        cv2 = import_cv2(self.name)
+        if getattr(self, "_algo", None) is None:
+            self.setup()
+        gray = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in images]
+        return np.stack([self._algo.calc(a, b, None).transpose(2, 0, 1) for a, b in zip(gray, gray[1:])])
+
+    def __getstate__(self):  # OpenCV algorithm objects do not pickle; rebuilt in each worker
+        state = self.__dict__.copy()
+        state.pop("_algo", None)
+        return state
+
+
+def import_cv2(backend: str, need_contrib: bool = False):
+    try:
+        import cv2
+    except ImportError:
+        raise ImportError(f"the {backend!r} flow backend needs OpenCV: pip install 'multimodal-har[opencv]' "
+                          "(opencv-contrib-python; do not install a second OpenCV distribution beside it)") from None
+    if need_contrib and not hasattr(cv2, "optflow"):
+        raise ImportError(f"the {backend!r} flow backend needs OpenCV's contrib modules (cv2.optflow), "
+                          f"but this OpenCV ({cv2.__version__}) has none: pip uninstall opencv-python "
+                          "opencv-python-headless, then pip install 'multimodal-har[opencv]'")
+    return cv2

@@ -1,0 +1,145 @@
+"""The batched RAFT pipeline on the CPU (small model, saved random weights): the stored flow is
+torchvision's flow of the decoded frame pairs, in order, x then y, for dense and sparse plans,
+across batches that mix videos; bad videos are reported; a dead decoder loses one video."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from extractors import build_extractor
+from extractors.raft import RAFTExtractor
+from extractors.runner import run_extraction
+from multimodal_har.data.store import FeatureStore
+from multimodal_har.data.video import iter_frames
+from multimodal_har.flow.codec import read_flow
+from multimodal_har.flow.raft import WeightsUnavailable, crop_flow, load_raft, pad_to_raft, prepare_frames
+from tests.conftest import VIDEOS, make_broken_videos
+
+NAMES = ["tai_chi.mp4", "apply_eye_makeup_with_audio.avi", "demo_skeleton.mp4"]
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "raft_small_random.pth"
+    torch.save(load_raft("raft_small", None).state_dict(), path)
+    return path
+
+
+def _folder(tmp_path, names=NAMES):
+    root = tmp_path / "v"
+    root.mkdir()
+    for n in names:
+        (root / n).symlink_to(VIDEOS / n)
+    return root
+
+
+def _reference(weights, path, positions, short_side=128, max_frames=None, updates=3):
+    """One plain torchvision call per pair on frames decoded independently of the pipeline."""
+    net = load_raft("raft_small", str(weights))
+    frames = [f for f in iter_frames(path, short_side=short_side, max_frames=max_frames)]
+    out = []
+    with torch.inference_mode():
+        for k in positions:
+            pair = torch.from_numpy(np.stack([frames[k].image, frames[k + 1].image]))
+            pad = pad_to_raft(*pair.shape[1:3])
+            x = prepare_frames(pair, pad)
+            out.append(crop_flow(net(x[:1], x[1:], num_flow_updates=updates)[-1], pad)[0].numpy())
+    return np.stack(out), [(frames[k].index, frames[k + 1].index) for k in positions]
+
+
+def _config(weights, **kw):
+    base = dict(model="raft_small", weights=str(weights), short_side=128, updates=3, format="float16",
+                batch_frames=5, precision="fp32", compile="none")
+    return {**base, **kw}
+
+
+def test_dense_flow_equals_per_pair_torchvision(tmp_path, weights):
+    root = _folder(tmp_path)
+    ex = build_extractor("raft", _config(weights, max_frames=7))
+    s = run_extraction(ex, videos_root=root, store=tmp_path / "s", workers=2, progress=False)
+    assert s.done == 3 and s.items == 18 and not s.failed, s.format()
+    store = FeatureStore(tmp_path / "s")
+    for name in NAMES:
+        vid = name.rsplit(".", 1)[0]
+        with store.open(vid, "flow") as f:
+            got, pairs = read_flow(f), f["pairs"][:].tolist()
+        ref, ref_pairs = _reference(weights, root / name, range(6), max_frames=7)
+        assert pairs == [list(p) for p in ref_pairs]  # order, no off-by-one
+        err = np.abs(got - ref)
+        assert err.max() < 0.01 + 2e-3 * np.abs(ref).max(), (vid, err.max())  # float16 storage
+        # sensitivity: a pair shifted by one, or x/y swapped, would be far off
+        assert np.abs(got[1:] - ref[:-1]).mean() > 20 * err.mean()
+        assert np.abs(got - ref[:, ::-1]).mean() > 20 * err.mean()
+
+
+def test_sparse_pairs_and_jpeg_storage(tmp_path, weights):
+    root = _folder(tmp_path, ["tai_chi.mp4"])
+    ex = build_extractor("raft", _config(weights, segments=3, snippet_length=2, format="jpeg", batch_frames=4))
+    s = run_extraction(ex, videos_root=root, store=tmp_path / "s", workers=1, progress=False)
+    assert s.done == 1 and s.items == 6
+    with FeatureStore(tmp_path / "s").open("tai_chi", "flow") as f:
+        got, pairs = read_flow(f), f["pairs"][:]
+        n_kept = int(f.attrs["source_num_frames"])
+    from multimodal_har.flow.pairs import tsn_runs
+
+    positions = [k for s_, e in tsn_runs(n_kept, 3, 2) for k in range(s_, e - 1)]
+    ref, ref_pairs = _reference(weights, root / "tai_chi.mp4", positions)
+    assert pairs.tolist() == [list(p) for p in ref_pairs]
+    clipped = np.clip(ref, -20, 20)
+    assert np.abs(got - clipped).mean() < 0.15  # JPEG q95 of TSN-quantised flow
+
+
+def test_per_video_path_equals_the_pipeline(tmp_path, weights):
+    root = _folder(tmp_path, ["apply_eye_makeup_with_audio.avi"])
+    ex = build_extractor("raft", _config(weights, max_frames=6))
+    run_extraction(ex, videos_root=root, store=tmp_path / "s", workers=1, progress=False)
+    with FeatureStore(tmp_path / "s").open("apply_eye_makeup_with_audio", "flow") as f:
+        got = read_flow(f)
+    frames = np.stack([f.image for f in iter_frames(root / "apply_eye_makeup_with_audio.avi", short_side=128,
+                                                    max_frames=6)])
+    direct = ex.flow_chunk(frames)
+    np.testing.assert_allclose(got, direct, atol=0.01 + 2e-3 * np.abs(direct).max())
+
+
+def test_bad_videos_are_reported_and_the_rest_is_done(tmp_path, weights):
+    root = _folder(tmp_path, ["tai_chi.mp4", "demo_skeleton.mp4"])
+    broken = make_broken_videos(root)
+    ex = build_extractor("raft", _config(weights, max_frames=4))
+    s = run_extraction(ex, videos_root=root, store=tmp_path / "s", workers=2, progress=False)
+    assert s.done == 2 and sorted(v for v, _ in s.failed) == sorted(broken), s.format()
+    assert list((tmp_path / "s" / ".tmp").iterdir()) == []
+    again = run_extraction(ex, videos_root=root, store=tmp_path / "s", workers=2, progress=False)
+    assert again.skipped == 2 and again.done == 0
+
+
+class CrashingRAFT(RAFTExtractor):
+    """The decoding process dies on one video, as a segfaulting decoder would."""
+
+    def iter_chunks(self, path, info, *, chunk, threads=0):
+        for i, ch in enumerate(super().iter_chunks(path, info, chunk=chunk, threads=threads)):
+            if "tai_chi" in str(path):
+                os._exit(11)
+            yield ch
+
+
+def test_a_dying_decoder_fails_only_its_video(tmp_path, weights):
+    root = _folder(tmp_path, ["tai_chi.mp4", "clean_and_jerk.mp4", "cleaning_pool.mp4", "arm_wrestling.mp4"])
+    ex = CrashingRAFT(config=build_extractor("raft", _config(weights, max_frames=8, batch_frames=4)).config)
+    s = run_extraction(ex, videos_root=root, store=tmp_path / "s", workers=2, progress=False)
+    assert [v for v, _ in s.failed] == ["tai_chi"] and "process died" in s.failed[0][1], s.format()
+    assert s.done == 3
+    assert list((tmp_path / "s" / ".tmp").iterdir()) == []
+
+
+def test_offline_weights_fail_before_any_video(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+    for var in ("https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    root = _folder(tmp_path, ["tai_chi.mp4"])
+    ex = build_extractor("raft", model="raft_small")
+    with pytest.raises(WeightsUnavailable, match="--weights"):
+        run_extraction(ex, videos_root=root, store=tmp_path / "s", progress=False)
+    assert FeatureStore(tmp_path / "s").manifest.entries("flow") == []
