@@ -213,8 +213,9 @@ def run_extraction(
     try:
         if getattr(extractor, "batched", False) and todo:
             jobs = [(r.id, str(videos_root / r.path)) for r in todo]
-            extractor.run_folder(jobs, store, record, workers=max(1, os.cpu_count() or 1) if workers_given is None
-                                 else workers_given)
+            # decoding processes; two cores stay for the main and writer threads
+            extractor.run_folder(jobs, store, record, workers=max(1, (os.cpu_count() or 1) - 2)
+                                 if workers_given is None else workers_given)
         elif workers == 1:
             for r in todo:
                 record(process_video(extractor, store, r.id, videos_root / r.path, threads))

@@ -19,14 +19,14 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
-import os
+import queue
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-import numpy as np
 import torch
 
 from multimodal_har.data.store import FeatureStore, config_attrs
@@ -76,6 +76,7 @@ class _Video:
     status: Optional[str] = None
     error: Optional[str] = None
     closed: bool = False
+    reported: bool = False
 
 
 @dataclass
@@ -108,9 +109,12 @@ class FlowPipeline:
         self.pool = cf.ThreadPoolExecutor(max(1, encode_threads), thread_name_prefix="flow-encode")
         self.buckets: dict[tuple[int, int], _Bucket] = {}
         self.inflight: list = []
+        self.done_q: queue.Queue = queue.Queue()
         self.host_ring: dict[tuple, list] = {}
         self.attrs = config_attrs(extractor.name, extractor.config, extractor.config_hash)
-        self.stats = {"pairs": 0, "batches": 0, "gpu_wait_s": 0.0}
+        # where the main thread spends its time (printed by benchmarks/flow_throughput.py)
+        self.stats = {"pairs": 0, "batches": 0, "loader_wait_s": 0.0, "launch_s": 0.0, "gpu_wait_s": 0.0,
+                      "encode_s": 0.0, "write_s": 0.0}
 
     # ----------------------------------------------------------------- running
     def run(self, jobs: Sequence[Job], record: Callable[[dict], None]) -> None:
@@ -127,8 +131,8 @@ class FlowPipeline:
         for vid, _ in pending:
             record(self._result(_Video(vid), "failed", "not processed: decoding processes kept dying"))
 
-    def _round(self, jobs: list[Job], workers: int, record) -> tuple[list[Job], list[Job]]:
-        """Process ``jobs``; returns (videos in progress when a decoder died, videos not started)."""
+    def loader(self, jobs: Sequence[Job], workers: int) -> torch.utils.data.DataLoader:
+        """The decoding processes' messages (see ``_DecodeStream``), pinned for the device."""
         ds = _DecodeStream(jobs, self.ex, self.chunk, self.decode_threads)
         kw: dict[str, Any] = {}
         if workers > 0:
@@ -136,12 +140,25 @@ class FlowPipeline:
 
             kw = dict(num_workers=workers, prefetch_factor=4, multiprocessing_context=mp.get_context("spawn"),
                       in_order=False)
-        loader = torch.utils.data.DataLoader(ds, batch_size=None, pin_memory=self.device.type == "cuda", **kw)
+        return torch.utils.data.DataLoader(ds, batch_size=None, pin_memory=self.device.type == "cuda", **kw)
+
+    def _round(self, jobs: list[Job], workers: int, record) -> tuple[list[Job], list[Job]]:
+        """Process ``jobs``; returns (videos in progress when a decoder died, videos not started)."""
+        loader = self.loader(jobs, workers)
         videos: dict[int, _Video] = {}
         self.record = record
+        self.buckets.clear()
         crashed = False
+        st = self.stats
+        self._start_writer()
+        it = iter(loader)
         try:
-            for msg in loader:
+            while True:
+                t = time.perf_counter()
+                msg = next(it, None)
+                st["loader_wait_s"] += time.perf_counter() - t
+                if msg is None:
+                    break
                 kind, i = msg[0], int(msg[1])
                 if kind == "start":
                     videos[i] = _Video(jobs[i][0])
@@ -151,28 +168,32 @@ class FlowPipeline:
                     self._feed(videos[i], msg[4], msg[2], msg[3])
                 else:
                     v = videos[i]
-                    v.ended, v.status, v.error = True, msg[2], msg[3]
-                    if v.status != "ok":  # its temporary file goes, pending pairs are dropped
-                        self._abort(v)
-                    self._maybe_finish(v)
+                    v.status, v.error = msg[2], msg[3]
+                    v.ended = True  # after status: the writer thread may look at once
+                    # a failed video's temporary file goes and its pending pairs are dropped
+                    self.write_q.put(("abort" if v.status != "ok" else "check", v))
+                self._report()
         except RuntimeError as e:
             if "DataLoader worker" not in str(e):
                 raise
             crashed = True
         except BaseException:
             for v in videos.values():
-                self._abort(v)
+                self.write_q.put(("abort", v))
+            self._stop_writer()
             raise
         for key in list(self.buckets):
             self._launch(key)
         self._drain(0)
-        if not crashed:
-            return [], []
         by_id = {j[0]: j for j in jobs}
         suspects = [by_id[v.id] for v in videos.values() if not v.ended]
         for v in videos.values():
-            if not v.ended:
-                self._abort(v)
+            if not v.ended:  # lost with a dead decoder: dropped here, retried by run()
+                v.reported = True
+                self.write_q.put(("abort", v))
+        self._stop_writer()
+        if not crashed:
+            return [], []
         started = {v.id for v in videos.values()}
         return suspects, [j for j in jobs if j[0] not in started]
 
@@ -219,6 +240,7 @@ class FlowPipeline:
         idx[0, :npairs] = torch.tensor([p[1] for p in b.pairs])
         idx[1, :npairs] = torch.tensor([p[2] for p in b.pairs])
         idx = idx.to(dev, non_blocking=True)
+        t0 = time.perf_counter()
         flow = self.ex.run_batch(frames, idx[0], idx[1])[:npairs]
         packed = self._pack(flow)
         ring = self.host_ring.setdefault((tuple(packed.shape[1:]), packed.dtype), [])
@@ -240,6 +262,7 @@ class FlowPipeline:
             event.record()
         self.inflight.append((event, host, b.pairs, b.pieces))
         self.stats["batches"] += 1
+        self.stats["launch_s"] += time.perf_counter() - t0
         # a fresh bucket that reuses the device buffer (stream order protects it)
         self.buckets[key] = _Bucket(device_frames=frames)
         self._drain(1)
@@ -253,26 +276,69 @@ class FlowPipeline:
 
     # ----------------------------------------------------------------- results
     def _drain(self, keep: int) -> None:
+        """Hand finished batches (oldest first) to the writer thread, keeping ``keep`` in flight."""
         while len(self.inflight) > keep:
             event, host, pairs, _pieces = self.inflight.pop(0)
             if event is not None:
                 t = time.perf_counter()
                 event.synchronize()
                 self.stats["gpu_wait_s"] += time.perf_counter() - t
-            arr = host[0][:len(pairs)].numpy()
-            live = [(k, p) for k, p in enumerate(pairs) if not p[0].closed]
-            rows = list(self.pool.map(lambda kp: kp[1][0].writer.encode(arr[kp[0]]), live))
-            host[1] = False
-            for (k, p), row in zip(live, rows):
-                v = p[0]
+            self.write_q.put(("batch", host, pairs))
+        self._report()
+
+    # ----------------------------------------------------------------- writer thread
+    # JPEG encoding (in a thread pool: PIL releases the GIL) and HDF5 writes happen here, so
+    # the main thread only receives frames and launches batches. Results go back via done_q
+    # (the manifest's SQLite connection stays in the main thread).
+    def _start_writer(self) -> None:
+        self.write_q: queue.Queue = queue.Queue(maxsize=4)
+        self.writer_error: Optional[BaseException] = None
+        self.writer_thread = threading.Thread(target=self._writer_loop, name="flow-writer", daemon=True)
+        self.writer_thread.start()
+
+    def _stop_writer(self) -> None:
+        self.write_q.put(None)
+        self.writer_thread.join()
+        self._report()
+        if self.writer_error is not None:
+            raise self.writer_error
+
+    def _writer_loop(self) -> None:
+        while True:
+            item = self.write_q.get()
+            if item is None:
+                return
+            try:
+                if item[0] == "batch":
+                    self._write_batch(item[1], item[2])
+                elif item[0] == "abort":
+                    self._abort(item[1])
+                    self._finish_if_done(item[1])
+                else:  # "check"
+                    self._finish_if_done(item[1])
+            except BaseException as e:  # keep consuming so the main thread never blocks
+                self.writer_error = self.writer_error or e
+
+    def _write_batch(self, host: list, pairs: list) -> None:
+        arr = host[0][:len(pairs)].numpy()
+        live = [(k, p) for k, p in enumerate(pairs) if not p[0].closed]
+        t = time.perf_counter()
+        rows = list(self.pool.map(lambda kp: kp[1][0].writer.encode(arr[kp[0]]), live))
+        host[1] = False  # the pinned buffer may be reused (encode copies)
+        t1 = time.perf_counter()
+        self.stats["encode_s"] += t1 - t
+        for (k, p), row in zip(live, rows):
+            v = p[0]
+            if not v.closed:
                 v.writer.add(row, p[3], p[4])
                 v.written += 1
-            self.stats["pairs"] += len(live)
-            for v in {p[0].id: p[0] for _, p in live}.values():
-                self._maybe_finish(v)
+        self.stats["pairs"] += len(live)
+        for v in {id(p[0]): p[0] for _, p in live}.values():
+            self._finish_if_done(v)
+        self.stats["write_s"] += time.perf_counter() - t1
 
-    def _maybe_finish(self, v: _Video) -> None:
-        if not v.ended or v.written < v.enqueued:
+    def _finish_if_done(self, v: _Video) -> None:
+        if not v.ended or v.written < v.enqueued or v.reported:
             return
         if v.status == "ok" and not v.closed:
             try:
@@ -282,10 +348,8 @@ class FlowPipeline:
             except Exception as e:
                 v.status, v.error = "failed", f"writing the store entry failed: {type(e).__name__}: {e}"
                 self._abort(v)
-        if v.status == "ok" or v.closed or v.cm is None:
-            if not getattr(v, "_reported", False):
-                v._reported = True  # type: ignore[attr-defined]
-                self.record(self._result(v, v.status, v.error))
+        v.reported = True
+        self.done_q.put(self._result(v, v.status, v.error))
 
     def _abort(self, v: _Video) -> None:
         if v.cm is not None and not v.closed:
@@ -295,6 +359,14 @@ class FlowPipeline:
                 pass
         v.closed = True
         v.written = v.enqueued
+
+    def _report(self) -> None:
+        while True:
+            try:
+                res = self.done_q.get_nowait()
+            except queue.Empty:
+                return
+            self.record(res)
 
     def _result(self, v: _Video, status: str, error: Optional[str]) -> dict[str, Any]:
         return {"video_id": v.id, "info": v.info, "items": v.written if status == "ok" else 0,

@@ -1,6 +1,5 @@
 """TV-L1, DIS and Farneback: known answers on real frames, and extraction over real videos."""
 
-import h5py
 import numpy as np
 import pytest
 

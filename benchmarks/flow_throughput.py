@@ -1,0 +1,229 @@
+"""RAFT flow throughput: the naive per-pair baseline vs this package's pipeline, same process.
+
+(a) baseline: what typical scripts (and ptlflow's ``infer``) do: decode a video, call
+    torchvision RAFT on one pair at a time in fp32, copy the flow back, quantise, JPEG-encode
+    and store it. (b) ``run_extraction`` with the ``raft`` extractor: decoding processes,
+    batches across videos, bf16, the video forward, ``torch.compile``. Both end to end, from
+    video files to stored entries; pairs/s, GPU memory and the ratio b/a are printed.
+``--steps`` also measures the model alone on a fixed batch, adding one change at a time.
+
+    python benchmarks/flow_throughput.py --videos ../shared/data/videos --replicas 20 \
+        [--model raft_large] [--steps] [--baseline-pairs 200]
+
+Random weights (``--weights none``): the cost of RAFT does not depend on its weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def _sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def baseline(videos: list[Path], model: str, pairs: int, short_side: int, device) -> float:
+    """One fp32 torchvision call per pair, decode to stored JPEG flow, as a typical script."""
+    import h5py
+
+    from multimodal_har.data.video import iter_frames
+    from multimodal_har.flow.codec import FlowWriter
+    from multimodal_har.flow.raft import crop_flow, load_raft, pad_to_raft, prepare_frames
+
+    net = load_raft(model, None).to(device)
+    done, t0 = 0, None
+    tmp = Path(tempfile.mkdtemp())
+    with torch.inference_mode():
+        for v in videos:
+            prev = None
+            with h5py.File(tmp / f"{v.stem}.h5", "w") as out:
+                writer = None
+                for fr in iter_frames(v, short_side=short_side):
+                    img = torch.from_numpy(fr.image)[None].to(device)
+                    if prev is not None:
+                        pad = pad_to_raft(*img.shape[1:3])
+                        x1, x2 = prepare_frames(prev, pad), prepare_frames(img, pad)
+                        flow = crop_flow(net(x1, x2)[-1], pad)[0].cpu().numpy()
+                        if writer is None:
+                            writer = FlowWriter(out, height=flow.shape[1], width=flow.shape[2])
+                        writer.add(writer.encode(flow), (fr.index - 1, fr.index), fr.time)
+                        done += 1
+                        if done == 10:  # after warm-up (cuDNN autotuning, allocator)
+                            _sync()
+                            t0, start = time.perf_counter(), done
+                        if done >= pairs:
+                            break
+                    prev = img
+                if writer is not None:
+                    writer.flush()
+            if done >= pairs:
+                break
+    _sync()
+    shutil.rmtree(tmp)
+    return (done - start) / (time.perf_counter() - t0)
+
+
+def pipeline(root: Path, store: Path, args, warm_root: Path) -> tuple[float, dict]:
+    from extractors import build_extractor
+    from extractors.runner import run_extraction
+
+    ex = build_extractor("raft", model=args.model, weights="none", short_side=args.short_side,
+                         batch_frames=args.batch_frames, precision=args.precision, compile=args.compile,
+                         lookup=args.lookup, format=args.format)
+    t = time.perf_counter()  # warm-up: compiles each input shape once (cached in the extractor)
+    run_extraction(ex, videos_root=warm_root, store=store.with_name("warm"), progress=False, workers=args.workers)
+    warm = time.perf_counter() - t
+    torch.cuda.reset_peak_memory_stats()
+    s = run_extraction(ex, videos_root=root, store=store, progress=False, workers=args.workers)
+    print(s.format().splitlines()[0])
+    print("  main thread: " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
+                                        for k, v in ex.last_stats.items()))
+    return s.items / s.seconds, {"warmup_s": warm, "pairs": s.items, "seconds": s.seconds,
+                                 "peak_gpu_gb": torch.cuda.max_memory_allocated() / 1e9}
+
+
+def decode_only(root: Path, args) -> float:
+    """Frames/s of the decoding processes alone (the pipeline's loader, nothing consumes)."""
+    from extractors import build_extractor
+    from multimodal_har.data.ingest import scan_videos
+    from multimodal_har.flow.pipeline import FlowPipeline
+
+    ex = build_extractor("raft", weights="none", short_side=args.short_side, device="cpu")
+    jobs = [(r.id, str(root / r.path)) for r in scan_videos(root)]
+    pipe = FlowPipeline(ex, None, batch_frames=64, workers=args.workers or max(1, os.cpu_count() - 2),
+                        encode_threads=1)
+    frames, t = 0, None
+    for msg in pipe.loader(jobs, pipe.workers):
+        if msg[0] == "chunk":
+            if t is None:  # from the first chunk: process start-up excluded
+                t = time.perf_counter()
+            else:
+                frames += msg[4].shape[0]
+    return frames / (time.perf_counter() - t)
+
+
+def steps(model: str, batch: int, h: int, w: int, device) -> None:
+    """The model alone on one batch of consecutive frames, adding one change at a time."""
+    from multimodal_har.flow.raft import FastRAFT, load_raft
+
+    net = load_raft(model, None).to(device)
+    frames = torch.rand(batch + 1, 3, h, w, device=device) * 2 - 1
+    first = torch.arange(batch, device=device)
+    second = first + 1
+
+    def timeit(fn, n=10):
+        try:
+            return _timeit(fn, n)
+        except Exception as e:  # report and go on with the other steps
+            print(f"  step failed: {type(e).__name__}: {e}")
+            return float("nan")
+
+    def _timeit(fn, n):
+        for _ in range(3):
+            fn()
+        _sync()
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        _sync()
+        return batch * n / (time.perf_counter() - t)
+
+    bf16 = dict(device_type="cuda", dtype=torch.bfloat16)
+    rows = []
+    with torch.inference_mode():
+        rows.append(("torchvision, one pair at a time, fp32", timeit(lambda: net(frames[:1], frames[1:2])[-1], 20) / batch))
+        rows.append((f"torchvision, batch {batch}, fp32", timeit(lambda: net(frames[:-1], frames[1:])[-1])))
+        with torch.autocast(**bf16):
+            rows.append(("+ bf16 autocast", timeit(lambda: net(frames[:-1], frames[1:])[-1])))
+            fast_gs = FastRAFT(net, lookup="grid_sample")
+            rows.append(("+ frame features once, upsample last only",
+                         timeit(lambda: fast_gs(frames, first, second))))
+            fast = FastRAFT(net, lookup="gather")
+            rows.append(("+ gather lookup", timeit(lambda: fast(frames, first, second))))
+            net_cl = net.to(memory_format=torch.channels_last)
+            fr_cl = frames.contiguous(memory_format=torch.channels_last)
+            rows.append(("+ channels_last", timeit(lambda: fast(fr_cl, first, second))))
+        for mode in ("default", "reduce-overhead"):
+            def run(fast=fast):
+                with torch.autocast(**bf16):
+                    return fast(fr_cl, first, second)
+            t = time.perf_counter()
+            comp = torch.compile(run, mode=mode, dynamic=False)
+            try:
+                comp()
+            except Exception as e:
+                print(f"  compile {mode} failed: {type(e).__name__}: {e}")
+                continue
+            _sync()
+            took = time.perf_counter() - t
+            rows.append((f"+ torch.compile({mode!r}) [compile {took:.0f} s]", timeit(comp)))
+        del net_cl
+    print(f"\nmodel alone, {model}, {batch} pairs of {h}x{w}, 12 updates (pairs/s):")
+    for name, v in rows:
+        print(f"  {name:<58}{v:>9.0f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--videos", default=str(Path(__file__).resolve().parents[2] / "shared/data/videos"))
+    ap.add_argument("--replicas", type=int, default=20, help="copies of the folder (symlinks) to process")
+    ap.add_argument("--model", default="raft_large")
+    ap.add_argument("--short-side", type=int, default=256)
+    ap.add_argument("--batch-frames", type=int, default=64)
+    ap.add_argument("--precision", default="bf16")
+    ap.add_argument("--compile", default="reduce-overhead")
+    ap.add_argument("--lookup", default="gather")
+    ap.add_argument("--format", default="jpeg")
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--baseline-pairs", type=int, default=200)
+    ap.add_argument("--steps", action="store_true", help="also measure the model alone, step by step")
+    ap.add_argument("--no-e2e", action="store_true")
+    args = ap.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("this benchmark needs a CUDA GPU")
+    device = torch.device("cuda")
+    print(f"{torch.cuda.get_device_name()} | {os.cpu_count()} CPU cores | torch {torch.__version__} | "
+          f"Python {platform.python_version()}")
+    src = Path(args.videos)
+    videos = sorted(p for p in src.iterdir() if p.is_file())
+    if args.steps:
+        steps(args.model, args.batch_frames, args.short_side, 344, device)
+    if args.no_e2e:
+        return
+    work = Path(tempfile.mkdtemp())
+    root, warm = work / "videos", work / "warm"
+    for r in range(args.replicas):
+        (root / f"r{r:02d}").mkdir(parents=True)
+        for v in videos:
+            (root / f"r{r:02d}" / v.name).symlink_to(v.resolve())
+    warm.mkdir()
+    for v in videos:
+        (warm / v.name).symlink_to(v.resolve())
+    print(f"decoding alone ({args.workers or max(1, os.cpu_count() - 2)} processes): {decode_only(root, args):.0f} frames/s "
+          "(chunks overlap by one frame)")
+    torch.cuda.reset_peak_memory_stats()
+    a = baseline(videos, args.model, args.baseline_pairs, args.short_side, device)
+    a_mem = torch.cuda.max_memory_allocated() / 1e9
+    torch.cuda.empty_cache()
+    b, info = pipeline(root, work / "store", args, warm)
+    print(f"\nend to end, {args.model}, short side {args.short_side}, 12 updates, {len(videos)} videos x "
+          f"{args.replicas} ({info['pairs']} pairs), store format {args.format}:")
+    print(f"  (a) baseline, one pair at a time, fp32   {a:8.1f} pairs/s   peak GPU memory {a_mem:.2f} GB")
+    print(f"  (b) pipeline (batch {args.batch_frames} frames, {args.precision}, compile {args.compile}, lookup "
+          f"{args.lookup})  {b:8.1f} pairs/s   peak GPU memory {info['peak_gpu_gb']:.2f} GB   "
+          f"(warm-up incl. compile {info['warmup_s']:.0f} s)")
+    print(f"  ratio b/a: {b / a:.1f}x")
+    shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
