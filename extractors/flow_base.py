@@ -3,7 +3,7 @@ decoding into runs of consecutive frames, storage (``multimodal_har.flow.codec``
 
 A backend implements :meth:`FlowExtractor.flow_chunk`: the flow of each consecutive pair of a
 ``(N, H, W, 3)`` chunk of frames. Learned backends also batch across videos
-(``extractors/raft.py``, ``extractors/ptlflow.py`` through ``multimodal_har.flow.pipeline``).
+(``extractors/raft.py`` through ``multimodal_har.flow.pipeline``).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
     mhar info
     mhar extract rgb   --videos ROOT --store OUT [--annotations CSV] [--workers N] [--config YAML]
     mhar extract audio --videos ROOT --store OUT ...
+    mhar extract flow  --backend raft|tvl1|dis|farneback --videos ROOT --store OUT ...
     mhar manifest STORE [--csv FILE]
     mhar store add STORE --modality NAME --from PATH [--label L] [--split S]
 
@@ -140,9 +141,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _flow_alias(argv: list[str]) -> list[str]:
+    """``extract flow --backend B ...`` -> ``extract B ...`` (default: raft on CUDA, else dis)."""
+    from extractors import FLOW_BACKENDS
+
+    if argv[:2] != ["extract", "flow"]:
+        return argv
+    rest = argv[2:]
+    backend = None
+    for k, a in enumerate(rest):
+        if a == "--backend" and k + 1 < len(rest):
+            backend, rest = rest[k + 1], rest[:k] + rest[k + 2:]
+            break
+        if a.startswith("--backend="):
+            backend, rest = a.split("=", 1)[1], rest[:k] + rest[k + 1:]
+            break
+    if backend is None:
+        if "-h" in rest or "--help" in rest:
+            print("usage: mhar extract flow --backend {%s} --videos ROOT --store OUT [backend flags]\n\n"
+                  "Optical flow into the `flow` modality (--modality NAME to keep several). Backend flags:\n"
+                  "  mhar extract BACKEND --help" % ",".join(FLOW_BACKENDS))
+            raise SystemExit(0)
+        import torch
+
+        backend = "raft" if torch.cuda.is_available() else "dis"
+    if backend not in FLOW_BACKENDS:
+        raise SystemExit(f"error: unknown flow backend {backend!r}; choices: {', '.join(FLOW_BACKENDS)}")
+    return ["extract", backend, *rest]
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_flow_alias(list(sys.argv[1:] if argv is None else argv)))
     if args.command == "extract":
         args.func = _cmd_extract
     try:

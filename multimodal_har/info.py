@@ -22,11 +22,6 @@ def _version(module: str) -> str:
     return str(getattr(m, "__version__", getattr(m, "VERSION", "?")))
 
 
-def _check_ptlflow() -> Optional[str]:
-    importlib.import_module("ptlflow")
-    return None
-
-
 def _check_mmpose() -> Optional[str]:
     importlib.import_module("mmpose")
     importlib.import_module("mmcv._ext")  # mmcv-lite lacks the ops mmpose.apis needs
@@ -46,7 +41,7 @@ def _check_tvl1() -> Optional[str]:
     cv2 = importlib.import_module("cv2")
     if not hasattr(cv2, "optflow"):
         return ("OpenCV is installed without the contrib modules (cv2.optflow): replace it with "
-                "opencv-contrib-python (extra `contrib`); never install both")
+                "opencv-contrib-python (extra `opencv`); never install two OpenCV distributions")
     return None
 
 
@@ -63,9 +58,8 @@ def _check_raft() -> Optional[str]:
 # name -> (what it provides, check, how to get it)
 BACKENDS: dict[str, tuple[str, Callable[[], Optional[str]], str]] = {
     "raft": ("optical flow, torchvision RAFT (GPU)", _check_raft, "installed with the package"),
-    "ptlflow": ("optical flow, ptlflow models", _check_ptlflow, 'pip install "multimodal-har[ptlflow]"'),
     "opencv": ("optical flow, DIS/Farneback (CPU)", _check_opencv, 'pip install "multimodal-har[opencv]"'),
-    "tvl1": ("optical flow, TV-L1 (CPU)", _check_tvl1, 'pip install "multimodal-har[contrib]"'),
+    "tvl1": ("optical flow, TV-L1 (CPU)", _check_tvl1, 'pip install "multimodal-har[opencv]"'),
     "mediapipe": ("3D pose, MediaPipe (CPU)", _check_mediapipe, 'pip install "multimodal-har[mediapipe]"'),
     "mmpose": ("3D pose, mmpose (GPU)", _check_mmpose, "see the README: mmpose needs a source build of mmcv"),
 }

@@ -1,6 +1,6 @@
 """Optical flow: storage (``codec``), pair plans (``pairs``), colour visualisation
 (``visualize``), known-answer warps (``synthetic``), RAFT for video (``raft``) and the batched
-GPU pipeline (``pipeline``). Backends live in ``extractors/`` (``raft``, ``ptlflow``, ``tvl1``,
+GPU pipeline (``pipeline``). Backends live in ``extractors/`` (``raft``, ``tvl1``,
 ``dis``, ``farneback``). Importing this package imports neither torch nor OpenCV.
 """
 

@@ -1,8 +1,11 @@
 import subprocess
 import sys
 
+import pytest
+
 from multimodal_har.cli import main
 from multimodal_har.data.store import FeatureStore
+from tests.conftest import VIDEOS
 
 
 def test_info_reports_versions_devices_and_backends():
@@ -12,7 +15,7 @@ def test_info_reports_versions_devices_and_backends():
         assert needle in out
     # an unavailable backend says why and how to get it
     for line in out.splitlines():
-        if line.strip().startswith("ptlflow") and " no " in line:
+        if line.strip().startswith("mediapipe") and " no " in line:
             assert "pip install" in out
 
 
@@ -53,3 +56,17 @@ def test_strict_exit_status(small_videos, tmp_path):
             "--max-frames", "2", "--no-progress"]
     assert main(args) == 0  # failures are reported, the folder is processed
     assert main(args + ["--strict"]) == 1
+
+
+def test_extract_flow_alias(tmp_path, capsys):
+    root = tmp_path / "v"
+    root.mkdir()
+    (root / "tai_chi.mp4").symlink_to(VIDEOS / "tai_chi.mp4")
+    pytest.importorskip("cv2")
+    rc = main(["extract", "flow", "--backend", "dis", "--videos", str(root), "--store", str(tmp_path / "s"),
+               "--max-frames", "4", "--short-side", "64", "--no-progress"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "flow [" in out and "1 extracted" in out and "pairs/s" in out
+    with pytest.raises(SystemExit, match="choices: raft, tvl1, dis, farneback"):
+        main(["extract", "flow", "--backend", "nope", "--videos", str(root), "--store", str(tmp_path / "s")])
