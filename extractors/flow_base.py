@@ -218,8 +218,9 @@ class OpenCVFlow(FlowExtractor):
         if getattr(self, "_algo", None) is None:
             self._algo = self.make_algorithm(cv2)
 
-    def make_algorithm(self, cv2):  # returns an object with calc(prev, next, None)
-        raise NotImplementedError
+    @abc.abstractmethod
+    def make_algorithm(self, cv2):
+        """The OpenCV algorithm: an object with ``calc(prev_gray, next_gray, None) -> (H, W, 2)``."""
 
     def flow_chunk(self, images: np.ndarray) -> np.ndarray:
         cv2 = import_cv2(self.name)
