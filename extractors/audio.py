@@ -16,6 +16,7 @@ from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
 
+from multimodal_har.data.store import append_rows
 from multimodal_har.data.video import VideoInfo, iter_audio
 
 from .base import Extractor, ModalityMissing
@@ -151,21 +152,15 @@ class AudioExtractor(Extractor):
                                 chunks=(1000, cfg.n_mels), dtype=np.float32, compression="gzip",
                                 compression_opts=4)
         start = None
-
-        def write(block: np.ndarray) -> None:
-            n = ds.shape[0]
-            ds.resize(n + len(block), axis=0)
-            ds[n:] = block
-
         for chunk in iter_audio(path, sample_rate=cfg.sample_rate):
             if start is None:
                 start = chunk.start
             for block in stream.push(chunk.samples):
-                write(block)
+                append_rows(ds, block)
         if stream.num_samples == 0:
             raise ModalityMissing(f"{path}: the audio track holds no samples")
         for block in stream.finish():
-            write(block)
+            append_rows(ds, block)
         t = ds.shape[0]
         out.create_dataset("timestamps", data=start + np.arange(t) * (stream.hop / cfg.sample_rate))
         out.attrs.update({

@@ -3,16 +3,67 @@
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator, Optional
 
 from multimodal_har.config import config_hash
-from multimodal_har.data.video import NoAudioTrack, VideoError, VideoInfo
+from multimodal_har.data.video import Frame, NoAudioTrack, VideoError, VideoInfo, expected_kept_frames, iter_frames
 
-__all__ = ["Extractor", "ModalityMissing", "VideoError"]
+__all__ = ["Extractor", "FrameSampling", "ModalityMissing", "VideoError"]
 
 # A video that lacks what an extractor needs (e.g. no audio track) is "missing", not "failed".
 ModalityMissing = NoAudioTrack
+
+
+@dataclass
+class FrameSampling:
+    """Which frames of a video an extractor reads (the fields every frame-based config has).
+
+    Attributes:
+        short_side: resize so the shorter side has this many pixels (None: keep the size).
+        fps: sample at this rate (None: use ``stride``). Mutually exclusive with ``stride > 1``.
+        stride: keep every ``stride``-th frame.
+        max_frames: stop after this many kept frames (None: the whole video).
+        min_decoded_fraction: fail a video that decodes fewer than this fraction of the
+            frames its header announces (truncated files often decode a prefix silently).
+    """
+
+    short_side: Optional[int] = 256
+    fps: Optional[float] = None
+    stride: int = 1
+    max_frames: Optional[int] = None
+    min_decoded_fraction: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.short_side is not None and self.short_side < 8:
+            raise ValueError(f"short_side must be >= 8 or None, got {self.short_side}")
+        if self.stride < 1:
+            raise ValueError(f"stride must be >= 1, got {self.stride}")
+        if self.fps is not None and self.fps <= 0:
+            raise ValueError(f"fps must be > 0, got {self.fps}")
+        if self.fps is not None and self.stride != 1:
+            raise ValueError("give either fps or stride, not both")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError(f"max_frames must be >= 1 or None, got {self.max_frames}")
+        if not 0.0 <= self.min_decoded_fraction <= 1.0:
+            raise ValueError(f"min_decoded_fraction must be in [0, 1], got {self.min_decoded_fraction}")
+
+    def frames(self, path: Path, threads: int = 0) -> Iterator[Frame]:
+        return iter_frames(path, stride=self.stride, fps=self.fps, short_side=self.short_side,
+                           max_frames=self.max_frames, threads=threads)
+
+    def expected_frames(self, info: VideoInfo) -> int:
+        """How many frames sampling should keep, from the header (0 if unknown)."""
+        return expected_kept_frames(info, stride=self.stride, fps=self.fps, max_frames=self.max_frames)
+
+    def check_complete(self, path: Path, kept: int, info: VideoInfo) -> None:
+        """Raise ``VideoError`` if far fewer frames decoded than the header announces."""
+        expected = self.expected_frames(info)
+        limited = self.max_frames is not None and kept >= self.max_frames
+        if expected and not limited and kept < self.min_decoded_fraction * expected - 1:
+            raise VideoError(f"{path}: decoded {kept} of the ~{expected} frames its header announces "
+                             f"(the file is truncated or corrupt)")
 
 
 class Extractor(abc.ABC):

@@ -15,21 +15,19 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from multimodal_har.data.video import VideoError, VideoInfo, expected_kept_frames, iter_frames, resized_shape
+from multimodal_har.data.video import VideoError, VideoInfo, resized_shape
 from multimodal_har.flow.codec import DEFAULT_BOUND, FORMATS, FlowWriter
 from multimodal_har.flow.pairs import needed_frames, num_pairs, plan_runs
 
-from .base import Extractor, ModalityMissing
+from .base import Extractor, FrameSampling, ModalityMissing
 
 
 @dataclass
-class FlowConfig:
-    """Sampling, pair plan and storage of a flow extraction (every backend has these fields).
+class FlowConfig(FrameSampling):
+    """Sampling (see ``FrameSampling``; a pair is two consecutive *kept* frames), pair plan and
+    storage of a flow extraction (every backend has these fields).
 
     Attributes:
-        short_side: frames are resized so the shorter side has this many pixels before flow.
-        fps, stride, max_frames: frame sampling, as for ``rgb``; a pair is two consecutive
-            *kept* frames.
         segments: ``None`` computes every pair (dense). ``K`` computes only the pairs a TSN
             sampler reads at test time: ``snippet_length`` consecutive pairs at the centre of
             each of ``K`` equal segments.
@@ -37,31 +35,20 @@ class FlowConfig:
         format: ``jpeg`` (TSN quantisation, default), ``uint8`` or ``float16``.
         bound: quantisation bound in pixels (TSN: 20).
         jpeg_quality: 1..100 for ``jpeg`` (``denseflow`` writes 95).
-        min_decoded_fraction: fail a video decoding fewer frames than this fraction of its header.
         modality: the store modality to write (e.g. ``flow_tvl1`` to keep several backends).
     """
 
-    short_side: Optional[int] = 256
-    fps: Optional[float] = None
-    stride: int = 1
-    max_frames: Optional[int] = None
     segments: Optional[int] = None
     snippet_length: int = 5
     format: str = "jpeg"
     bound: float = DEFAULT_BOUND
     jpeg_quality: int = 95
-    min_decoded_fraction: float = 0.9
     modality: str = "flow"
 
     def __post_init__(self) -> None:
         from multimodal_har.data.store import validate_name
 
-        if self.short_side is not None and self.short_side < 8:
-            raise ValueError(f"short_side must be >= 8 or None, got {self.short_side}")
-        if self.stride < 1:
-            raise ValueError(f"stride must be >= 1, got {self.stride}")
-        if self.fps is not None and (self.fps <= 0 or self.stride != 1):
-            raise ValueError("fps must be > 0 and cannot be combined with stride > 1")
+        super().__post_init__()
         if self.max_frames is not None and self.max_frames < 2:
             raise ValueError(f"max_frames must be >= 2 (a pair) or None, got {self.max_frames}")
         if self.segments is not None and self.segments < 1:
@@ -100,13 +87,11 @@ def iter_chunks(path: Path, cfg: FlowConfig, info: VideoInfo, *, chunk: int, thr
         ModalityMissing: fewer than two frames (no pair).
         VideoError: unreadable or truncated video.
     """
-    expected = expected_kept_frames(info, stride=cfg.stride, fps=cfg.fps, max_frames=cfg.max_frames)
-    frames = lambda: iter_frames(path, stride=cfg.stride, fps=cfg.fps, short_side=cfg.short_side,  # noqa: E731
-                                 max_frames=cfg.max_frames, threads=threads)
     needed = None
     if cfg.segments is not None:
+        expected = cfg.expected_frames(info)
         if expected <= 0:  # no frame count in the header: count by decoding once
-            expected = sum(1 for _ in frames())
+            expected = sum(1 for _ in cfg.frames(path, threads))
         needed = needed_frames(plan_runs(expected, segments=cfg.segments, length=cfg.snippet_length))
     buf: list = []
     kept = 0
@@ -115,7 +100,7 @@ def iter_chunks(path: Path, cfg: FlowConfig, info: VideoInfo, *, chunk: int, thr
         return Chunk(positions=np.array([p for p, _ in buf]), frame_indices=np.array([f.index for _, f in buf]),
                      times=np.array([f.time for _, f in buf]), images=np.stack([f.image for _, f in buf]))
 
-    for pos, fr in enumerate(frames()):
+    for pos, fr in enumerate(cfg.frames(path, threads)):
         kept = pos + 1
         if needed is not None and pos not in needed:
             continue
@@ -129,17 +114,14 @@ def iter_chunks(path: Path, cfg: FlowConfig, info: VideoInfo, *, chunk: int, thr
             buf = buf[-1:]
     if len(buf) >= 2:
         yield emit()
-    limited = cfg.max_frames is not None and kept >= cfg.max_frames
-    if expected and not limited and kept < cfg.min_decoded_fraction * expected - 1:
-        raise VideoError(f"{path}: decoded {kept} of the ~{expected} frames its header announces "
-                         f"(the file is truncated or corrupt)")
+    cfg.check_complete(path, kept, info)
     if kept < 2:
         raise ModalityMissing(f"{path}: {kept} frame{'s' * (kept != 1)} decoded: no frame pair, so no flow")
 
 
 def planned_pairs(cfg: FlowConfig, info: VideoInfo) -> int:
     """Pairs a video will give, from its header (for disk estimates)."""
-    n = expected_kept_frames(info, stride=cfg.stride, fps=cfg.fps, max_frames=cfg.max_frames)
+    n = cfg.expected_frames(info)
     return num_pairs(plan_runs(n, segments=cfg.segments, length=cfg.snippet_length))
 
 
@@ -176,13 +158,15 @@ class FlowExtractor(Extractor):
         return FlowWriter(out, height=height, width=width, format=cfg.format, bound=cfg.bound,
                           jpeg_quality=cfg.jpeg_quality)
 
-    def estimate_disk(self, paths: list[Path]) -> str:
-        """A line with the pairs and bytes this run will write (from headers; printed first)."""
+    def estimate_disk(self, paths: list[Path], sample: int = 200) -> str:
+        """A line with the pairs and bytes this run will write, printed first. Reads the headers
+        of at most ``sample`` videos (evenly spread) and scales up."""
         from multimodal_har.data.video import probe
         from multimodal_har.flow.codec import bytes_per_pair_estimate
 
         cfg, pairs, size, unknown = self.config, 0, 0.0, 0
-        for p in paths:
+        picked = paths[::max(1, -(-len(paths) // sample))]
+        for p in picked:
             try:
                 info = probe(p)
             except VideoError:
@@ -192,8 +176,11 @@ class FlowExtractor(Extractor):
             pairs += n
             size += n * bytes_per_pair_estimate(cfg.format, h, w)
             unknown += info.num_frames <= 0
-        return (f"{self.modality}: about {pairs:,} frame pairs to compute, about {size / 1e9:.2f} GB on disk "
-                f"as {cfg.format}" + (f" ({unknown} videos without a frame count not included)" if unknown else ""))
+        scale = len(paths) / max(1, len(picked))
+        return (f"{self.modality}: about {pairs * scale:,.0f} frame pairs to compute, about "
+                f"{size * scale / 1e9:.2f} GB on disk as {cfg.format}"
+                + (f" (from {len(picked)} of {len(paths)} videos)" if scale > 1 else "")
+                + (f" ({unknown} videos without a frame count not included)" if unknown else ""))
 
     def extract(self, path: Path, out: Any, *, info: VideoInfo, threads: int = 0) -> dict[str, Any]:
         self.setup(threads)

@@ -232,7 +232,7 @@ class FeatureStore:
         """Read every dataset and attribute of an entry into memory: ``(arrays, attrs)``."""
         with self.open(video_id, modality) as f:
             arrays = {k: f[k][()] for k in f.keys()}
-            attrs = {k: _attr(v) for k, v in f.attrs.items()}
+            attrs = {k: attr_value(v) for k, v in f.attrs.items()}
         return arrays, attrs
 
     def entry_attrs(self, video_id: str, modality: str) -> dict[str, Any] | None:
@@ -244,12 +244,53 @@ class FeatureStore:
             return None
         try:
             with h5py.File(p, "r") as f:
-                return {k: _attr(v) for k, v in f.attrs.items()}
+                return {k: attr_value(v) for k, v in f.attrs.items()}
         except OSError:
             return None
 
 
-def _attr(v: Any) -> Any:
+def append_rows(ds: Any, rows: Any) -> None:
+    """Append rows to a resizable HDF5 dataset along axis 0 with one resize and one write.
+
+    ``rows`` is an array or a sequence of rows; for variable-length datasets (e.g. JPEG bytes)
+    a sequence of 1-D uint8 arrays, written as one block (3-4x faster than row by row).
+    """
+    k = len(rows)
+    if k == 0:
+        return
+    n = ds.shape[0]
+    ds.resize(n + k, axis=0)
+    if ds.dtype.kind != "O":
+        ds[n:] = rows if isinstance(rows, np.ndarray) else np.stack(rows)
+        return
+    block = np.empty(k, dtype=object)
+    for i, r in enumerate(rows):
+        block[i] = r
+    try:
+        ds[n:] = block
+    except TypeError:  # h5py cannot take a block whose rows all have one length
+        for i in range(k):
+            ds[n + i] = block[i]
+
+
+class Appender:
+    """Buffers rows for one resizable dataset and appends them ``block`` at a time."""
+
+    def __init__(self, dataset: Any, block: int = 64) -> None:
+        self.ds, self.block, self.rows = dataset, block, []
+
+    def add(self, row: Any) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.block:
+            self.flush()
+
+    def flush(self) -> None:
+        append_rows(self.ds, self.rows)
+        self.rows = []
+
+
+def attr_value(v: Any) -> Any:
+    """An HDF5 attribute as a plain Python value (bytes decoded, numpy scalars unwrapped)."""
     if isinstance(v, bytes):
         return v.decode()
     if isinstance(v, np.generic):

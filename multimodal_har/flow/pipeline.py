@@ -268,11 +268,9 @@ class FlowPipeline:
         self._drain(1)
 
     def _pack(self, flow: torch.Tensor) -> torch.Tensor:
-        cfg = self.cfg
-        if cfg.format == "float16":
-            return flow.to(torch.float16)
-        q = (flow.float().clamp(-cfg.bound, cfg.bound) + cfg.bound) * (255.0 / (2 * cfg.bound))
-        return torch.round(q).to(torch.uint8)
+        from .codec import quantize
+
+        return flow.to(torch.float16) if self.cfg.format == "float16" else quantize(flow, self.cfg.bound)
 
     # ----------------------------------------------------------------- results
     def _drain(self, keep: int) -> None:

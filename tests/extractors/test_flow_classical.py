@@ -100,3 +100,12 @@ def test_tvl1_without_contrib_says_what_to_install(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "cv2", NoContrib)
     with pytest.raises(ImportError, match=r"multimodal-har\[opencv\]"):
         fb.import_cv2("tvl1", need_contrib=True)
+
+
+def test_disk_estimate_from_headers_and_from_a_sample():
+    ex = build_extractor("dis", short_side=256, max_frames=11)
+    paths = [VIDEOS / "tai_chi.mp4", VIDEOS / "clean_and_jerk.mp4"]
+    line = ex.estimate_disk(paths)
+    assert "about 20 frame pairs" in line and "GB on disk as jpeg" in line
+    sampled = ex.estimate_disk(paths * 3, sample=2)  # reads 2 headers, scales to 6 videos
+    assert "about 60 frame pairs" in sampled and "from 2 of 6 videos" in sampled
