@@ -4,6 +4,7 @@
     mhar extract rgb   --videos ROOT --store OUT [--annotations CSV] [--workers N] [--config YAML]
     mhar extract audio --videos ROOT --store OUT ...
     mhar extract flow  --backend raft|tvl1|dis|farneback --videos ROOT --store OUT ...
+    mhar show STORE VIDEO [--modality flow] [--out PNG]
     mhar manifest STORE [--csv FILE]
     mhar store add STORE --modality NAME --from PATH [--label L] [--split S]
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -58,12 +60,30 @@ def _cmd_extract(args) -> int:
     extractor = build_extractor(args.extractor, cfg)
     if not args.videos.is_dir():
         raise SystemExit(f"error: --videos {args.videos} is not a directory")
+    # under torchrun (or any launcher setting RANK / WORLD_SIZE) each process takes videos
+    # rank::world_size; they share the store and its manifest (SQLite serialises the writers)
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    if not 0 <= rank < world:
+        raise SystemExit(f"error: RANK={rank} is not in [0, WORLD_SIZE={world})")
     summary = run_extraction(extractor, videos_root=args.videos, store=args.store,
                              annotations=args.annotations, workers=args.workers,
-                             progress=not args.no_progress)
-    print(summary.format())
+                             progress=not args.no_progress and rank == 0, rank=rank, world_size=world)
+    print((f"[rank {rank}/{world}] " if world > 1 else "") + summary.format())
     print(f"manifest: {args.store / 'manifest.csv'}")
     return 1 if (args.strict and summary.failed) else 0
+
+
+def _cmd_show(args) -> int:
+    from .data.store import FeatureStore
+    from .show import render, save_png
+
+    store = FeatureStore(args.store)
+    if not store.has(args.video, args.modality):
+        raise FileNotFoundError(f"the store has no {args.modality!r} entry for {args.video!r} "
+                                f"(modalities: {', '.join(store.modalities()) or 'none'})")
+    out = args.out or Path(f"{args.video.replace('/', '_')}_{args.modality}.png")
+    print(save_png(render(store, args.video, args.modality, count=args.count), out))
+    return 0
 
 
 def _cmd_info(args) -> int:
@@ -126,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("store", type=Path)
     mp.add_argument("--csv", type=Path, help="also write the one-row-per-video CSV here")
     mp.set_defaults(func=_cmd_manifest)
+    shp = sub.add_parser("show", help="draw an entry of a store as a PNG (flow as colour, rgb frames)")
+    shp.add_argument("store", type=Path)
+    shp.add_argument("video", help="the video id")
+    shp.add_argument("--modality", default="flow")
+    shp.add_argument("--count", type=int, default=6, help="how many evenly spaced pairs / frames")
+    shp.add_argument("--out", type=Path, help="PNG path (default: VIDEO_MODALITY.png)")
+    shp.set_defaults(func=_cmd_show)
+
     sp = sub.add_parser("store", help="feature store tools")
     ssub = sp.add_subparsers(dest="store_command", metavar="ACTION", required=True)
     ap = ssub.add_parser("add", help="bring your own modality: add .npy/.npz arrays named by video id")

@@ -70,7 +70,7 @@ class FeatureStore:
         if not self.root.exists():
             if not create:
                 raise FileNotFoundError(f"feature store {self.root} does not exist (run `mhar extract ...` first)")
-            self.root.mkdir(parents=True)
+            self.root.mkdir(parents=True, exist_ok=True)  # another rank may create it first
         elif not self.root.is_dir():
             raise NotADirectoryError(f"feature store path {self.root} is not a directory")
         self.tmp_dir = self.root / TMP_DIR

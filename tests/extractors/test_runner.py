@@ -169,3 +169,27 @@ def test_annotation_listing_a_missing_file(tmp_path):
     assert s.failed == [("gone/away", f"cannot read {root / 'gone/away.mp4'}: file does not exist")]
     v = FeatureStore(tmp_path / "s").manifest.video("gone/away")
     assert (v["label"], v["split"]) == ("taichi", "test") and "does not exist" in v["probe_error"]
+
+
+def test_two_ranks_share_a_folder_and_a_manifest(tmp_path):
+    """Two processes started at once with RANK / WORLD_SIZE (as torchrun sets them): every video
+    is done exactly once, the shared manifest is complete, nothing is left in .tmp."""
+    pytest.importorskip("cv2")
+    root = tmp_path / "videos"
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for name in sorted(os.listdir(VIDEOS)):
+            os.symlink(VIDEOS / name, root / label / name)
+    store_root = tmp_path / "store"
+    cmd = [sys.executable, "-m", "multimodal_har.cli", "extract", "flow", "--backend", "dis", "--videos", str(root),
+           "--store", str(store_root), "--workers", "1", "--no-progress", "--short-side", "64", "--max-frames", "4"]
+    procs = [subprocess.Popen(cmd, env={**os.environ, "RANK": str(r), "WORLD_SIZE": "2"}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for r in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e for _, e in outs]
+    totals = [int(o.split(" videos:")[0].rsplit(" ", 1)[-1]) for o, _ in outs]
+    assert sorted(totals) == [7, 7]  # 14 videos split between the ranks
+    assert all(o.startswith(f"[rank {r}/2]") for r, (o, _) in enumerate(outs))
+    store = FeatureStore(store_root)
+    assert store.manifest.counts() == {"flow": {"ok": 14}}
+    assert len(_final_files(store_root)) == 14 and list(store.tmp_dir.iterdir()) == []
