@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+import zlib
 import shutil
 import uuid
 from pathlib import Path
@@ -105,9 +106,10 @@ class FlowWriter:
             self._ds = [out.create_dataset(k, shape=(0,), maxshape=(None,), chunks=(block,), dtype=vlen)
                         for k in ("flow_x", "flow_y")]
         else:
-            kw = dict(compression="gzip", compression_opts=4 if format == "uint8" else 1)
-            if format == "float16":
-                kw["shuffle"] = True
+            # one chunk per pair, compressed by encode() (in the caller's threads: zlib releases
+            # the GIL) and written with write_direct_chunk; HDF5 reads it with these filters
+            self._level = 4 if format == "uint8" else 1
+            kw = dict(compression="gzip", compression_opts=self._level, shuffle=format == "float16")
             self._ds = [out.create_dataset(
                 "flow", shape=(0, 2, height, width), maxshape=(None, 2, height, width),
                 chunks=(1, 2, height, width), dtype=np.uint8 if format == "uint8" else np.float16, **kw)]
@@ -123,11 +125,12 @@ class FlowWriter:
         """
         if flow.shape != (2, self.h, self.w):
             raise ValueError(f"flow field must be (2, {self.h}, {self.w}), got {tuple(flow.shape)}")
-        if self.format == "float16":
-            return flow.astype(np.float16)
-        q = np.array(flow, copy=True) if flow.dtype == np.uint8 else quantize(flow, self.bound)
+        if self.format == "float16":  # HDF5's shuffle filter, then deflate
+            raw = np.ascontiguousarray(flow, dtype=np.float16).view(np.uint8).reshape(-1, 2).T.tobytes()
+            return zlib.compress(raw, self._level)
+        q = flow if flow.dtype == np.uint8 else quantize(flow, self.bound)
         if self.format == "uint8":
-            return q
+            return zlib.compress(np.ascontiguousarray(q).tobytes(), self._level)
         return tuple(_encode_gray_jpeg_array(q[c], self.quality) for c in (0, 1))
 
     def add(self, row: Any, pair: Sequence[int], time: float) -> None:
@@ -143,8 +146,11 @@ class FlowWriter:
         if self.format == "jpeg":
             for c, ds in enumerate(self._ds):
                 append_rows(ds, [r[c] for r, _, _ in rows])
-        else:
-            append_rows(self._ds[0], [r for r, _, _ in rows])
+        else:  # pre-compressed chunks (see encode)
+            ds, n = self._ds[0], self._ds[0].shape[0]
+            ds.resize(n + len(rows), axis=0)
+            for i, (r, _, _) in enumerate(rows):
+                ds.id.write_direct_chunk((n + i, 0, 0, 0), r)
         append_rows(self._pairs, np.array([p for _, p, _ in rows], dtype=np.int64))
         append_rows(self._times, np.array([t for _, _, t in rows]))
         self.n += len(rows)
