@@ -19,10 +19,11 @@ EXTRACTORS.register("rgb", "extractors.rgb:RGBExtractor")
 EXTRACTORS.register("audio", "extractors.audio:AudioExtractor")
 # optical flow backends (all write the `flow` modality unless --modality says otherwise)
 EXTRACTORS.register("raft", "extractors.raft:RAFTExtractor")
+EXTRACTORS.register("ptlflow", "extractors.ptlflow:PtlflowExtractor")
 EXTRACTORS.register("tvl1", "extractors.tvl1:TVL1Extractor")
 EXTRACTORS.register("dis", "extractors.dis:DISExtractor")
 EXTRACTORS.register("farneback", "extractors.farneback:FarnebackExtractor")
-FLOW_BACKENDS = ("raft", "tvl1", "dis", "farneback")
+FLOW_BACKENDS = ("raft", "ptlflow", "tvl1", "dis", "farneback")
 
 
 def build_extractor(name: str, /, config: Any = None, **overrides: Any):

@@ -9,6 +9,7 @@ A backend implements :meth:`FlowExtractor.flow_chunk`: the flow of each consecut
 from __future__ import annotations
 
 import abc
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -193,6 +194,93 @@ class FlowExtractor(Extractor):
                 writer.add(writer.encode(f), (ch.frame_indices[k], ch.frame_indices[k + 1]), ch.times[k])
         writer.flush()
         return {"frames": writer.n}
+
+
+PRECISIONS = ("bf16", "fp16", "fp32")
+
+
+@dataclass
+class BatchedFlowConfig(FlowConfig):
+    """What learned backends add (see ``FlowConfig`` for the rest).
+
+    Attributes:
+        batch_frames: frames per batch (pairs per batch: up to one less).
+        precision: autocast dtype on CUDA (``fp32`` disables it; the CPU always runs fp32).
+        device: ``auto`` (``cuda:$LOCAL_RANK`` if available, else ``cpu``), or a torch device.
+    """
+
+    batch_frames: int = 64
+    precision: str = "bf16"
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.batch_frames < 2:
+            raise ValueError(f"batch_frames must be >= 2, got {self.batch_frames}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+
+def resolve_device(name: str):
+    """``auto``: ``cuda:$LOCAL_RANK`` (one process per GPU under torchrun) if CUDA is there, else CPU."""
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+class BatchedFlowExtractor(FlowExtractor):
+    """A learned backend: a model on ``config.device`` that computes many pairs per call.
+
+    Subclasses implement ``setup`` (load the model into ``self._net``) and ``run_batch``. The
+    runner calls :meth:`run_folder`, which batches pairs across videos
+    (``multimodal_har.flow.pipeline``); :meth:`flow_chunk` serves the per-video path.
+    """
+
+    batched = True  # the runner uses run_folder
+
+    def __init__(self, *, config: Any = None) -> None:
+        super().__init__(config=config)
+        self._net = None
+        self._fns: dict = {}
+
+    def __getstate__(self):  # decoding processes get the config, not the model
+        state = self.__dict__.copy()
+        state.update(_net=None, _fns={})
+        return state
+
+    @property
+    def device(self):
+        return resolve_device(self.config.device)
+
+    @abc.abstractmethod
+    def run_batch(self, frames_u8, first, second):
+        """``(F, H, W, 3)`` uint8 RGB on the device and ``(B,)`` indices of the first and second
+        frame of each pair -> ``(B, 2, H, W)`` float32 flow on the device."""
+
+    def flow_chunk(self, images: np.ndarray) -> np.ndarray:
+        import torch
+
+        frames = torch.from_numpy(images).to(self.device)
+        idx = torch.arange(len(images) - 1, device=self.device)
+        return self.run_batch(frames, idx, idx + 1).cpu().numpy()
+
+    def run_folder(self, jobs, store, record, *, workers: int) -> dict:
+        """Cross-video batched extraction (see ``multimodal_har.flow.pipeline``)."""
+        from multimodal_har.flow.pipeline import FlowPipeline
+
+        self.setup()
+        pipe = FlowPipeline(self, store, batch_frames=self.config.batch_frames, workers=workers,
+                            encode_threads=min(8, os.cpu_count() or 1))
+        try:
+            pipe.run(jobs, record)
+        finally:
+            pipe.close()
+            self.last_stats = pipe.stats  # where the time went (benchmarks/flow_throughput.py)
+        return pipe.stats
 
 
 class OpenCVFlow(FlowExtractor):

@@ -37,6 +37,11 @@ def _check_mediapipe() -> Optional[str]:
     return None
 
 
+def _check_ptlflow() -> Optional[str]:
+    importlib.import_module("ptlflow")
+    return None
+
+
 def _check_tvl1() -> Optional[str]:
     cv2 = importlib.import_module("cv2")
     if not hasattr(cv2, "optflow"):
@@ -59,6 +64,8 @@ def _check_raft() -> Optional[str]:
 BACKENDS: dict[str, tuple[str, Callable[[], Optional[str]], str]] = {
     "raft": ("optical flow, torchvision RAFT (GPU)", _check_raft, "installed with the package"),
     "opencv": ("optical flow, DIS/Farneback (CPU)", _check_opencv, 'pip install "multimodal-har[opencv]"'),
+    "ptlflow": ("optical flow, ptlflow models", _check_ptlflow,
+                'pip install "multimodal-har[ptlflow]" (not beside the `opencv` extra)'),
     "tvl1": ("optical flow, TV-L1 (CPU)", _check_tvl1, 'pip install "multimodal-har[opencv]"'),
     "mediapipe": ("3D pose, MediaPipe (CPU)", _check_mediapipe, 'pip install "multimodal-har[mediapipe]"'),
     "mmpose": ("3D pose, mmpose (GPU)", _check_mmpose, "see the README: mmpose needs a source build of mmcv"),

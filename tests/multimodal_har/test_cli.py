@@ -68,5 +68,5 @@ def test_extract_flow_alias(tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "flow [" in out and "1 extracted" in out and "pairs/s" in out
-    with pytest.raises(SystemExit, match="choices: raft, tvl1, dis, farneback"):
+    with pytest.raises(SystemExit, match="choices: raft, ptlflow, tvl1, dis, farneback"):
         main(["extract", "flow", "--backend", "nope", "--videos", str(root), "--store", str(tmp_path / "s")])
