@@ -93,12 +93,11 @@ class FlowPipeline:
     """Runs a batched pair model over videos into a store.
 
     Args:
-        extractor: a :class:`~extractors.flow_base.FlowExtractor` with ``run_batch(frames,
-            first, second) -> (B, 2, H, W)`` float flow on its ``device`` (frames: ``(F, H, W, 3)``
-            uint8 on the device) and ``config`` (sampling, pair plan, storage).
+        extractor: a :class:`~extractors.flow_base.BatchedFlowExtractor` (its ``run_batch``,
+            ``device`` and ``config``: sampling, pair plan, storage).
         batch_frames: frames per batch ``F`` (pairs per batch: up to ``F - 1``).
         workers: decoding processes (0 decodes in this process).
-        encode_threads: threads that JPEG-encode results.
+        encode_threads: threads that encode results (JPEG, or zlib for ``uint8`` / ``float16``).
     """
 
     def __init__(self, extractor: Any, store: FeatureStore, *, batch_frames: int, workers: int,
