@@ -186,3 +186,44 @@ def test_gpu_pipeline_against_plain_fp32_calls(tmp_path, mode):
             assert epe < 1e-3 * mag and shifted > 5 * epe
         else:  # bf16 differs by ~1% of the magnitude (H100: 0.047 px of 3.96 px)
             assert epe < 0.05 * mag
+
+
+def test_kill_9_mid_run_then_resume(tmp_path, weights):
+    """Kill the batched pipeline (main process, decoders, writer thread) mid-run: what was
+    renamed into place is whole, the rerun finishes the rest and leaves no temporary file."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import h5py
+
+    root = tmp_path / "v"
+    for label in ("a", "b", "c"):
+        (root / label).mkdir(parents=True)
+        for name in sorted(p.name for p in VIDEOS.iterdir()):
+            (root / label / name).symlink_to(VIDEOS / name)
+    store_root = tmp_path / "s"
+    cmd = [sys.executable, "-m", "multimodal_har.cli", "extract", "raft", "--videos", str(root), "--store",
+           str(store_root), "--workers", "2", "--no-progress", "--model", "raft_small", "--weights", str(weights),
+           "--short-side", "128", "--max-frames", "6", "--updates", "3", "--compile", "none",
+           "--precision", "fp32", "--batch-frames", "8"]
+    finals = lambda: [p for p in store_root.rglob("*.h5") if ".tmp" not in p.parts]  # noqa: E731
+    p = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(finals()) < 3:
+        time.sleep(0.02)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    before = finals()
+    assert 3 <= len(before) < 21, "the kill should land mid-run"
+    for f in before:
+        with h5py.File(f, "r") as h:
+            assert h["pairs"].shape[0] == h.attrs["num_pairs"] == 5
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    store = FeatureStore(store_root)
+    assert store.manifest.counts() == {"flow": {"ok": 21}} and len(finals()) == 21
+    assert list(store.tmp_dir.iterdir()) == []
+    done_now = int(out.stdout.split(" extracted")[0].rsplit(" ", 1)[-1])
+    assert done_now <= 21 - len(before)
