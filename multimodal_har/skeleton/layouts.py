@@ -13,7 +13,7 @@ which is what :func:`multimodal_har.skeleton.mapping.convert` relies on. The Kin
 (``spine_base``, ``spine_mid``, ``spine_shoulder``): Microsoft renamed the same joints.
 
 Registered layouts: ``kinect_v1_20``, ``ntu_25`` (Kinect v2), ``coco_17``, ``mediapipe_33``,
-and ``h36m_17``.
+``h36m_17`` and ``common_13`` (the joints every other layout has or derives).
 """
 
 from __future__ import annotations
@@ -264,4 +264,17 @@ H36M_17 = _register(Layout(
            **{f"{s}_arm": _sided(*_ARM, side=s) for s in _BOTH},
            **{f"{s}_leg": _sided(*_LEG, side=s) for s in _BOTH}},
     torso=(("pelvis",), ("thorax",)),
+))
+# The joints every layout above has or derives (mapping.convert): the pelvis and the six
+# limb joints of each side. No head joint: Kinect's head centre, H36M's head top and COCO's
+# nose are different points. The shoulders hang from the hips (COCO's torso sides).
+COMMON_13 = _register(Layout(
+    name="common_13",
+    joints=("pelvis", *(f"{j}_{s}" for j in (*_ARM, *_LEG) for s in _BOTH)),
+    bones=_limbs(("pelvis", *_LEG), ("hip", *_ARM)),
+    center="pelvis",
+    parts={"torso": ("pelvis",),
+           **{f"{s}_arm": _sided(*_ARM, side=s) for s in _BOTH},
+           **{f"{s}_leg": _sided(*_LEG, side=s) for s in _BOTH}},
+    torso=(("pelvis",), ("shoulder_left", "shoulder_right")),
 ))
