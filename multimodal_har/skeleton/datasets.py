@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -55,10 +55,13 @@ def _cross_subject(subject: int, train: set[int]) -> str:
     return "train" if subject in train else "test"
 
 
-def read_msr_action3d(root: str | Path, *, protocol_files_only: bool = True) -> Iterator[SkeletonSequence]:
+def read_msr_action3d(root: str | Path, *, joint_order: Sequence[str] = MSR_ACTION3D_ORDER,
+                      protocol_files_only: bool = True) -> Iterator[SkeletonSequence]:
     """MSR Action3D sequences with the cross-subject split (1,3,5,7,9 train).
 
     Args:
+        joint_order: the ``kinect_v1_20`` joint names in the order the files store them
+            (releases differ; the default is the order of the release in ../shared/data).
         protocol_files_only: keep only the 557 sequences of ``files_used_in_cvpr12_paper.txt``
             when that list is present (the common protocol); all readable files otherwise.
 
@@ -85,8 +88,8 @@ def read_msr_action3d(root: str | Path, *, protocol_files_only: bool = True) -> 
         frames = frames[np.abs(frames[..., :3]).sum(axis=(1, 2)) > 0]
         if len(frames) == 0:
             raise ValueError(f"{f}: every frame is all zeros")
-        x = KINECT_V1_20.reorder(frames[..., :3], MSR_ACTION3D_ORDER)  # (T, V, 3)
-        c = KINECT_V1_20.reorder(frames[..., 3:], MSR_ACTION3D_ORDER)[..., 0]  # (T, V)
+        x = KINECT_V1_20.reorder(frames[..., :3], joint_order)  # (T, V, 3)
+        c = KINECT_V1_20.reorder(frames[..., 3:], joint_order)[..., 0]  # (T, V)
         yield SkeletonSequence(id=stem, label=MSR_ACTIONS[a - 1], label_index=a - 1, subject=s,
                                keypoint=x[:, None], score=c[:, None],
                                split=_cross_subject(s, {1, 3, 5, 7, 9}))
@@ -113,8 +116,10 @@ def _read_action_labels(path: Path) -> dict[str, list[tuple[str, int, int]]]:
     return out
 
 
-def read_utkinect(root: str | Path) -> Iterator[SkeletonSequence]:
+def read_utkinect(root: str | Path, *, joint_order: Sequence[str] = KINECT_V1_20.joints) -> Iterator[SkeletonSequence]:
     """UTKinect-Action3D action segments with the cross-subject split (odd subjects train).
+
+    ``joint_order`` names the ``kinect_v1_20`` joints in the order the files store them (the SDK's).
 
     Segments are the frames whose id (first column) lies in ``[start, end]`` of
     ``actionLabel.txt``; a segment with no frame raises ``ValueError`` naming it.
@@ -132,7 +137,7 @@ def read_utkinect(root: str | Path) -> Iterator[SkeletonSequence]:
             sel = (ids >= start) & (ids <= end)
             if not sel.any():
                 raise ValueError(f"{f}: no frame with id in [{start}, {end}] for action {name}")
-            x = xyz[sel]
+            x = KINECT_V1_20.reorder(xyz[sel], joint_order)  # (T, V, 3)
             yield SkeletonSequence(id=f"{seq}_{name}", label=name, label_index=UTKINECT_ACTIONS.index(name),
                                    subject=subject, keypoint=x[:, None], score=np.ones(x.shape[:2], np.float32)[:, None],
                                    split=_cross_subject(subject, set(range(1, 11, 2))))

@@ -50,7 +50,7 @@ def _joint_order_checks(seqs):
         med = np.median(np.linalg.norm(L.bone_vectors(x), axis=-1), axis=0)
         bone = dict(zip((c for c, _ in L.bones), med))
         ratios += [bone[f"{j}_left"] / bone[f"{j}_right"] for j in ("elbow", "wrist", "knee", "ankle")]
-        head_up.append(np.mean(x[:, L.index("head"), 1] > x[:, L.index("hip_center"), 1]))
+        head_up.append(np.mean(x[:, L.index("head"), 1] > x[:, L.index("spine_base"), 1]))
     return np.percentile(ratios, [10, 90]), float(np.mean(head_up))
 
 
@@ -94,3 +94,16 @@ def test_bad_files_are_named(tmp_path):
         list(read_msr_action3d(tmp_path))
     with pytest.raises(FileNotFoundError, match="no MSR Action3D files"):
         list(read_msr_action3d(tmp_path / "nothing"))
+
+
+def test_readers_take_the_joint_order_of_other_releases(tmp_path, msr):
+    """A release that stores the joints in another order is read with ``joint_order``."""
+    import shutil
+
+    shutil.copy(MSR / "a01_s01_e01_skeleton3D.txt", tmp_path)
+    other = tuple(reversed(MSR_ACTION3D_ORDER))
+    (s,) = read_msr_action3d(tmp_path, joint_order=other)
+    stored = msr[0].keypoint[..., [L.index(j) for j in MSR_ACTION3D_ORDER], :]  # as in the file
+    np.testing.assert_array_equal(s.keypoint, L.reorder(stored, other))
+    with pytest.raises(ValueError, match=r"missing \['head'\]"):
+        list(read_msr_action3d(tmp_path, joint_order=MSR_ACTION3D_ORDER[:-1]))
