@@ -24,6 +24,9 @@ EXTRACTORS.register("tvl1", "extractors.tvl1:TVL1Extractor")
 EXTRACTORS.register("dis", "extractors.dis:DISExtractor")
 EXTRACTORS.register("farneback", "extractors.farneback:FarnebackExtractor")
 FLOW_BACKENDS = ("raft", "ptlflow", "tvl1", "dis", "farneback")
+# 3D pose backends (both write the `pose3d` modality)
+EXTRACTORS.register("mediapipe", "extractors.mediapipe:MediaPipeExtractor")
+POSE_BACKENDS = ("mediapipe",)
 
 
 def build_extractor(name: str, /, config: Any = None, **overrides: Any):
@@ -49,4 +52,4 @@ def config_class(name: str) -> Optional[type]:
     return EXTRACTORS.get(name).config_class
 
 
-__all__ = ["EXTRACTORS", "FLOW_BACKENDS", "build_extractor", "list_extractors", "config_class"]
+__all__ = ["EXTRACTORS", "FLOW_BACKENDS", "POSE_BACKENDS", "build_extractor", "list_extractors", "config_class"]

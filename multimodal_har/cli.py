@@ -4,6 +4,7 @@
     mhar extract rgb   --videos ROOT --store OUT [--annotations CSV] [--workers N] [--config YAML]
     mhar extract audio --videos ROOT --store OUT ...
     mhar extract flow  --backend raft|ptlflow|tvl1|dis|farneback --videos ROOT --store OUT ...
+    mhar extract pose  --backend mediapipe|mmpose --videos ROOT --store OUT [--pyskl PKL] ...
     mhar show STORE VIDEO [--modality flow] [--out PNG]
     mhar manifest STORE [--csv FILE]
     mhar store add STORE --modality NAME --from PATH [--label L] [--split S]
@@ -169,12 +170,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _flow_alias(argv: list[str]) -> list[str]:
-    """``extract flow --backend B ...`` -> ``extract B ...`` (default: raft on CUDA, else dis)."""
-    from extractors import FLOW_BACKENDS
+def _default_pose_backend() -> str:
+    """mmpose where it is installed and a GPU is visible, else MediaPipe (CPU)."""
+    import importlib.util
 
-    if argv[:2] != ["extract", "flow"]:
+    import torch
+
+    if torch.cuda.is_available() and importlib.util.find_spec("mmpose") is not None:
+        return "mmpose"
+    return "mediapipe"
+
+
+def _default_flow_backend() -> str:
+    import torch
+
+    return "raft" if torch.cuda.is_available() else "dis"
+
+
+# ``extract GROUP --backend B ...`` -> ``extract B ...``: group -> (backends, default, what it writes)
+_GROUPS = {
+    "flow": ("FLOW_BACKENDS", _default_flow_backend, "Optical flow into the `flow` modality"),
+    "pose": ("POSE_BACKENDS", _default_pose_backend, "3D poses into the `pose3d` modality"),
+}
+
+
+def _backend_alias(argv: list[str]) -> list[str]:
+    """``extract flow|pose --backend B ...`` -> ``extract B ...`` (a default backend if none)."""
+    import extractors
+
+    if len(argv) < 2 or argv[0] != "extract" or argv[1] not in _GROUPS:
         return argv
+    names_attr, default, what = _GROUPS[argv[1]]
+    names = getattr(extractors, names_attr)
     rest = argv[2:]
     backend = None
     for k, a in enumerate(rest):
@@ -186,21 +213,19 @@ def _flow_alias(argv: list[str]) -> list[str]:
             break
     if backend is None:
         if "-h" in rest or "--help" in rest:
-            print("usage: mhar extract flow --backend {%s} --videos ROOT --store OUT [backend flags]\n\n"
-                  "Optical flow into the `flow` modality (--modality NAME to keep several). Backend flags:\n"
-                  "  mhar extract BACKEND --help" % ",".join(FLOW_BACKENDS))
+            print("usage: mhar extract %s --backend {%s} --videos ROOT --store OUT [backend flags]\n\n"
+                  "%s (--modality NAME to keep several). Backend flags:\n"
+                  "  mhar extract BACKEND --help" % (argv[1], ",".join(names), what))
             raise SystemExit(0)
-        import torch
-
-        backend = "raft" if torch.cuda.is_available() else "dis"
-    if backend not in FLOW_BACKENDS:
-        raise SystemExit(f"error: unknown flow backend {backend!r}; choices: {', '.join(FLOW_BACKENDS)}")
+        backend = default()
+    if backend not in names:
+        raise SystemExit(f"error: unknown {argv[1]} backend {backend!r}; choices: {', '.join(names)}")
     return ["extract", backend, *rest]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(_flow_alias(list(sys.argv[1:] if argv is None else argv)))
+    args = parser.parse_args(_backend_alias(list(sys.argv[1:] if argv is None else argv)))
     if args.command == "extract":
         args.func = _cmd_extract
     try:
