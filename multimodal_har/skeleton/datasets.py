@@ -1,16 +1,25 @@
-"""Readers for labelled real skeleton datasets (Kinect v1, 20 joints, metres).
+"""Readers for labelled real skeleton datasets (Kinect v1, 20 joints, metres), and the sequence type.
 
-Each reader yields :class:`SkeletonSequence` objects in the ``kinect_v1_20`` layout with
-``keypoint`` ``(T, M, V, C)`` and ``score`` ``(T, M, V)`` (``M = 1`` person), ready for
-``FeatureStore.add(..., modality="pose3d")`` via :func:`add_to_store`.
+Every skeleton reader of the package yields :class:`SkeletonSequence` objects: ``keypoint``
+``(T, M, V, C)`` and ``score`` ``(T, M, V)`` float32 in a registered layout
+(:mod:`.layouts`), an absent person or frame being all zeros with score 0, and ``split`` set
+from a named protocol (:mod:`.splits`, ``split="cross_subject"`` by default, ``None`` for
+none). They are ready for ``FeatureStore.add(..., modality="pose3d")`` via
+:func:`add_to_store`. The readers here are for the Kinect v1 datasets (layout
+``kinect_v1_20``, ``M = 1``); NTU RGB+D is read by :mod:`.ntu`, PYSKL / MMAction2 pickles by
+:mod:`.pyskl`.
 
 * MSR Action3D (Li, Zhang, Liu, CVPR-W 2010): ``aAA_sSS_eEE_skeleton3D.txt``, 20 lines of
-  ``x y z c`` per frame, joints in MSR's own order (``MSR_ACTION3D_ORDER``).
+  ``x y z c`` per frame, joints in MSR's own order (``MSR_ACTION3D_ORDER``; another release's
+  order goes in ``joint_order``). ``score`` is the file's ``c``, which is not a tracking flag:
+  it is 0 for most frames of the spine joints and feet although their coordinates are good, so
+  treat MSR scores as informative only for the limbs.
 * UTKinect-Action3D (Xia, Chen, Aggarwal, CVPR-W 2012): ``joints_sSS_eEE.txt`` (one line per
-  frame: frame id + 60 coordinates, SDK order) cut into actions by ``actionLabel.txt``.
+  frame: frame id + 60 coordinates, SDK order) cut into actions by ``actionLabel.txt``;
+  ``score`` is 1.
 
-Splits are the standard cross-subject protocols: MSR Action3D subjects 1,3,5,7,9 train and
-2,4,6,8,10 test; UTKinect odd subjects train, even test.
+Protocols: ``cross_subject`` for both (MSR Action3D subjects 1,3,5,7,9 train, 2,4,6,8,10
+test; UTKinect odd subjects train, even test).
 """
 
 from __future__ import annotations

@@ -196,3 +196,13 @@ def test_real_kinect_data_to_common_13():
         # the shared bones keep their lengths
         np.testing.assert_allclose(np.linalg.norm(y[..., C13.index("elbow_left"), :] - y[..., C13.index("wrist_left"), :], axis=-1),
                                    np.linalg.norm(q.keypoint[..., K.index("elbow_left"), :] - q.keypoint[..., K.index("wrist_left"), :], axis=-1))
+
+
+def test_the_skeleton_package_imports_only_numpy():
+    import subprocess
+    import sys
+
+    code = ("import sys, multimodal_har.skeleton as s; assert all(hasattr(s, n) for n in s.__all__);"
+            "print([m for m in ('PIL', 'torch', 'cv2', 'h5py') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
