@@ -166,7 +166,8 @@ def read_utkinect(root: str | Path, *, split: Optional[str] = "cross_subject",
                 raise ValueError(f"{f}: no frame with id in [{start}, {end}] for action {name}")
             x = KINECT_V1_20.reorder(xyz[sel], joint_order)  # (T, V, 3)
             yield SkeletonSequence(id=f"{seq}_{name}", label=name, label_index=UTKINECT_ACTIONS.index(name),
-                                   subject=subject, keypoint=x[:, None], score=np.ones(x.shape[:2], np.float32)[:, None],
+                                   subject=subject, keypoint=x[:, None],
+                                   score=np.ones(x.shape[:2], np.float32)[:, None],
                                    split=split_of(subject=subject))
 
 

@@ -223,7 +223,8 @@ def write_ntu_file(path: str | Path, keypoint: np.ndarray, score: np.ndarray, *,
     """
     t, m, v, c = keypoint.shape
     if v != NTU_25.num_joints or c != 3 or score.shape != keypoint.shape[:3]:
-        raise ValueError(f"expected keypoint (T, M, 25, 3) and score (T, M, 25); got {keypoint.shape} and {score.shape}")
+        raise ValueError(f"expected keypoint (T, M, 25, 3) and score (T, M, 25); "
+                         f"got {keypoint.shape} and {score.shape}")
     body_ids = body_ids or [str(72057594037931101 + i) for i in range(m)]
     if len(body_ids) != m:
         raise ValueError(f"body_ids must name the {m} people, got {len(body_ids)}")

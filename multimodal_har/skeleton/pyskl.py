@@ -37,9 +37,9 @@ def write_pyskl(path: str | Path, sequences: Iterable[SkeletonSequence], *,
 
     ``split`` lists each sequence under its :attr:`SkeletonSequence.split` (``"train"``,
     ``"test"``; sequences without one are in no list). Beyond PYSKL's keys each annotation
-    keeps ``subject``, ``layout``, ``label_name`` and ``meta`` (PYSKL ignores unknown keys). ``img_shape`` ``(h, w)`` is written as
-    ``img_shape`` and ``original_shape`` for 2D pixel data (PYSKL needs it to crop and
-    resize); leave it ``None`` for 3D data. The file is written to a temporary name in the same
+    keeps ``subject``, ``layout``, ``label_name`` and ``meta`` (PYSKL ignores unknown keys).
+    ``img_shape`` ``(h, w)`` is written as ``img_shape`` and ``original_shape`` for 2D pixel
+    data (PYSKL needs it to crop and resize); leave it ``None`` for 3D data. The file is written to a temporary name in the same
     folder and renamed over ``path``, so readers never see half a file.
     """
     annotations, split = [], {}

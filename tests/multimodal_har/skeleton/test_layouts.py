@@ -194,8 +194,9 @@ def test_real_kinect_data_to_common_13():
         y, ys = convert(q.keypoint, q.score, K, C13)
         assert y.shape == (len(q.keypoint), 1, 13, 3) and (ys == 1).all()
         # the shared bones keep their lengths
-        np.testing.assert_allclose(np.linalg.norm(y[..., C13.index("elbow_left"), :] - y[..., C13.index("wrist_left"), :], axis=-1),
-                                   np.linalg.norm(q.keypoint[..., K.index("elbow_left"), :] - q.keypoint[..., K.index("wrist_left"), :], axis=-1))
+        forearm = [np.linalg.norm(a[..., L.index("elbow_left"), :] - a[..., L.index("wrist_left"), :], axis=-1)
+                   for a, L in ((y, C13), (q.keypoint, K))]
+        np.testing.assert_allclose(*forearm)
 
 
 def test_the_skeleton_package_imports_only_numpy():
