@@ -1,28 +1,38 @@
-"""Readers for labelled real skeleton datasets (Kinect v1, 20 joints, metres).
+"""Readers for labelled real skeleton datasets (Kinect v1, 20 joints, metres), and the sequence type.
 
-Each reader yields :class:`SkeletonSequence` objects in the ``kinect_v1_20`` layout with
-``keypoint`` ``(T, M, V, C)`` and ``score`` ``(T, M, V)`` (``M = 1`` person), ready for
-``FeatureStore.add(..., modality="pose3d")`` via :func:`add_to_store`.
+Every skeleton reader of the package yields :class:`SkeletonSequence` objects: ``keypoint``
+``(T, M, V, C)`` and ``score`` ``(T, M, V)`` float32 in a registered layout
+(:mod:`.layouts`), an absent person or frame being all zeros with score 0, and ``split`` set
+from a named protocol (:mod:`.splits`, ``split="cross_subject"`` by default, ``None`` for
+none). They are ready for ``FeatureStore.add(..., modality="pose3d")`` via
+:func:`add_to_store`. The readers here are for the Kinect v1 datasets (layout
+``kinect_v1_20``, ``M = 1``); NTU RGB+D is read by :mod:`.ntu`, PYSKL / MMAction2 pickles by
+:mod:`.pyskl`.
 
 * MSR Action3D (Li, Zhang, Liu, CVPR-W 2010): ``aAA_sSS_eEE_skeleton3D.txt``, 20 lines of
-  ``x y z c`` per frame, joints in MSR's own order (``MSR_ACTION3D_ORDER``).
+  ``x y z c`` per frame, joints in MSR's own order (``MSR_ACTION3D_ORDER``; another release's
+  order goes in ``joint_order``). ``score`` is the file's ``c``, which is not a tracking flag:
+  it is 0 for most frames of the spine joints and feet although their coordinates are good, so
+  treat MSR scores as informative only for the limbs.
 * UTKinect-Action3D (Xia, Chen, Aggarwal, CVPR-W 2012): ``joints_sSS_eEE.txt`` (one line per
-  frame: frame id + 60 coordinates, SDK order) cut into actions by ``actionLabel.txt``.
+  frame: frame id + 60 coordinates, SDK order) cut into actions by ``actionLabel.txt``;
+  ``score`` is 1.
 
-Splits are the standard cross-subject protocols: MSR Action3D subjects 1,3,5,7,9 train and
-2,4,6,8,10 test; UTKinect odd subjects train, even test.
+Protocols: ``cross_subject`` for both (MSR Action3D subjects 1,3,5,7,9 train, 2,4,6,8,10
+test; UTKinect odd subjects train, even test).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
 from .layouts import KINECT_V1_20, MSR_ACTION3D_ORDER
+from .splits import get_split
 
 MSR_ACTIONS = ("high arm wave", "horizontal arm wave", "hammer", "hand catch", "forward punch",
                "high throw", "draw x", "draw tick", "draw circle", "hand clap", "two hand wave",
@@ -37,8 +47,14 @@ class SkeletonSequence:
     """One labelled skeleton sequence.
 
     Attributes:
-        keypoint: ``(T, M, V, 3)`` float32 coordinates (metres, y up).
-        score: ``(T, M, V)`` float32 confidence (0 where a joint or frame is missing).
+        id: unique within its dataset (the file stem, plus the action for UTKinect).
+        label, label_index: the action's name and its 0-based class index.
+        subject: the performer's number (1-based, as in the file names).
+        keypoint: ``(T, M, V, C)`` float32 coordinates (Kinect: metres, y up).
+        score: ``(T, M, V)`` float32 confidence (0 where a person, joint or frame is missing).
+        layout: the registered layout of the ``V`` joints.
+        split: ``"train"``, ``"test"`` or ``None``.
+        meta: other integer attributes of the sample (NTU: setup, camera, replication).
     """
 
     id: str
@@ -49,17 +65,24 @@ class SkeletonSequence:
     score: np.ndarray
     layout: str = KINECT_V1_20.name
     split: Optional[str] = None
+    meta: dict[str, int] = field(default_factory=dict)
 
 
-def _cross_subject(subject: int, train: set[int]) -> str:
-    return "train" if subject in train else "test"
+def _split_of(dataset: str, split: Optional[str]):
+    """A function of a sample's attributes giving its split name (``None`` without a protocol)."""
+    if split is None:
+        return lambda **attrs: None
+    return get_split(dataset, split).assign
 
 
-def read_msr_action3d(root: str | Path, *, joint_order: Sequence[str] = MSR_ACTION3D_ORDER,
+def read_msr_action3d(root: str | Path, *, split: Optional[str] = "cross_subject",
+                      joint_order: Sequence[str] = MSR_ACTION3D_ORDER,
                       protocol_files_only: bool = True) -> Iterator[SkeletonSequence]:
-    """MSR Action3D sequences with the cross-subject split (1,3,5,7,9 train).
+    """MSR Action3D sequences, labelled train/test by ``split`` (:mod:`.splits`).
 
     Args:
+        split: a protocol of ``msr_action3d`` (``cross_subject``: subjects 1,3,5,7,9 train),
+            or ``None`` to leave :attr:`SkeletonSequence.split` unset.
         joint_order: the ``kinect_v1_20`` joint names in the order the files store them
             (releases differ; the default is the order of the release in ../shared/data).
         protocol_files_only: keep only the 557 sequences of ``files_used_in_cvpr12_paper.txt``
@@ -69,6 +92,7 @@ def read_msr_action3d(root: str | Path, *, joint_order: Sequence[str] = MSR_ACTI
     a line count that is not a multiple of 20 raises ``ValueError`` naming it.
     """
     root = Path(root)
+    split_of = _split_of("msr_action3d", split)
     files = sorted(root.glob("a*_s*_e*_skeleton3D.txt"))
     if not files:
         raise FileNotFoundError(f"no MSR Action3D files (aAA_sSS_eEE_skeleton3D.txt) in {root}")
@@ -92,7 +116,7 @@ def read_msr_action3d(root: str | Path, *, joint_order: Sequence[str] = MSR_ACTI
         c = KINECT_V1_20.reorder(frames[..., 3:], joint_order)[..., 0]  # (T, V)
         yield SkeletonSequence(id=stem, label=MSR_ACTIONS[a - 1], label_index=a - 1, subject=s,
                                keypoint=x[:, None], score=c[:, None],
-                               split=_cross_subject(s, {1, 3, 5, 7, 9}))
+                               split=split_of(subject=s))
 
 
 def _read_action_labels(path: Path) -> dict[str, list[tuple[str, int, int]]]:
@@ -116,15 +140,18 @@ def _read_action_labels(path: Path) -> dict[str, list[tuple[str, int, int]]]:
     return out
 
 
-def read_utkinect(root: str | Path, *, joint_order: Sequence[str] = KINECT_V1_20.joints) -> Iterator[SkeletonSequence]:
-    """UTKinect-Action3D action segments with the cross-subject split (odd subjects train).
+def read_utkinect(root: str | Path, *, split: Optional[str] = "cross_subject",
+                  joint_order: Sequence[str] = KINECT_V1_20.joints) -> Iterator[SkeletonSequence]:
+    """UTKinect-Action3D action segments, labelled train/test by ``split`` (:mod:`.splits`).
 
+    ``split`` is a protocol of ``utkinect`` (``cross_subject``: odd subjects train) or ``None``;
     ``joint_order`` names the ``kinect_v1_20`` joints in the order the files store them (the SDK's).
 
     Segments are the frames whose id (first column) lies in ``[start, end]`` of
     ``actionLabel.txt``; a segment with no frame raises ``ValueError`` naming it.
     """
     root = Path(root)
+    split_of = _split_of("utkinect", split)
     labels = _read_action_labels(root / "actionLabel.txt")
     for seq, actions in sorted(labels.items()):
         f = root / f"joints_{seq}.txt"
@@ -139,8 +166,9 @@ def read_utkinect(root: str | Path, *, joint_order: Sequence[str] = KINECT_V1_20
                 raise ValueError(f"{f}: no frame with id in [{start}, {end}] for action {name}")
             x = KINECT_V1_20.reorder(xyz[sel], joint_order)  # (T, V, 3)
             yield SkeletonSequence(id=f"{seq}_{name}", label=name, label_index=UTKINECT_ACTIONS.index(name),
-                                   subject=subject, keypoint=x[:, None], score=np.ones(x.shape[:2], np.float32)[:, None],
-                                   split=_cross_subject(subject, set(range(1, 11, 2))))
+                                   subject=subject, keypoint=x[:, None],
+                                   score=np.ones(x.shape[:2], np.float32)[:, None],
+                                   split=split_of(subject=subject))
 
 
 DATASETS = {"msr_action3d": read_msr_action3d, "utkinect": read_utkinect}
@@ -152,7 +180,7 @@ def add_to_store(store, sequences, *, dataset: str, modality: str = "pose3d") ->
     for s in sequences:
         store.add(f"{dataset}/{s.id}", modality, {"keypoint": s.keypoint, "score": s.score},
                   attrs={"layout": s.layout, "dataset": dataset, "subject": s.subject,
-                         "label_index": s.label_index},
+                         "label_index": s.label_index, **s.meta},
                   label=s.label, split=s.split)
         n += 1
     return n
