@@ -14,24 +14,22 @@ import platform
 import tempfile
 from pathlib import Path
 
+from _common import SHARED_VIDEOS, replicate_videos
+
 from extractors import build_extractor
 from extractors.runner import run_extraction
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--videos", default=str(Path(__file__).resolve().parents[2] / "shared/data/videos"))
+    ap.add_argument("--videos", default=str(SHARED_VIDEOS))
     ap.add_argument("--backend", default="dis", choices=["dis", "farneback", "tvl1"])
     ap.add_argument("--max-frames", type=int, default=120)
     ap.add_argument("--replicas", type=int, default=2)
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "v"
-        for r in range(args.replicas):
-            (root / f"r{r}").mkdir(parents=True)
-            for v in sorted(Path(args.videos).iterdir()):
-                (root / f"r{r}" / v.name).symlink_to(v.resolve())
+        root = replicate_videos(args.videos, Path(tmp) / "v", args.replicas)
         rates = {}
         allowed = os.sched_getaffinity(0)
         for workers in (1, cores):

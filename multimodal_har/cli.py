@@ -5,7 +5,8 @@
     mhar extract audio --videos ROOT --store OUT ...
     mhar extract flow  --backend raft|ptlflow|tvl1|dis|farneback --videos ROOT --store OUT ...
     mhar extract pose  --backend mediapipe|mmpose --videos ROOT --store OUT [--pyskl PKL] ...
-    mhar show STORE VIDEO [--modality flow] [--out PNG]
+    mhar show STORE VIDEO [--modality flow|rgb|pose3d] [--out PNG]
+    mhar pyskl STORE OUT.pkl [--keypoints 2d|3d]
     mhar manifest STORE [--csv FILE]
     mhar store add STORE --modality NAME --from PATH [--label L] [--split S]
 
@@ -30,7 +31,7 @@ def _parse_value(text: str) -> Any:
 
 
 def _add_extract_parser(sub) -> None:
-    from extractors import EXTRACTORS, config_class
+    from extractors import EXTRACTORS, POSE_BACKENDS, config_class
 
     p = sub.add_parser("extract", help="extract a modality from a video folder into a feature store")
     esub = p.add_subparsers(dest="extractor", metavar="MODALITY", required=True)
@@ -44,6 +45,9 @@ def _add_extract_parser(sub) -> None:
         ep.add_argument("--config", type=Path, help="YAML file with config fields for this extractor")
         ep.add_argument("--no-progress", action="store_true", help="no progress bar")
         ep.add_argument("--strict", action="store_true", help="exit with status 1 if any video failed")
+        if name in POSE_BACKENDS:
+            ep.add_argument("--pyskl", type=Path, metavar="PKL",
+                            help="also write the store's poses as a PYSKL pickle (2D pixels, see `mhar pyskl`)")
         cfg_group = ep.add_argument_group(f"{name} config ({cls.__name__})")
         for f in dataclasses.fields(cls):
             cfg_group.add_argument("--" + f.name.replace("_", "-"), dest=f"cfg_{f.name}", type=_parse_value,
@@ -71,6 +75,16 @@ def _cmd_extract(args) -> int:
                              progress=not args.no_progress and rank == 0, rank=rank, world_size=world)
     print((f"[rank {rank}/{world}] " if world > 1 else "") + summary.format())
     print(f"manifest: {args.store / 'manifest.csv'}")
+    if getattr(args, "pyskl", None):
+        if world > 1:  # the other ranks may still be writing
+            print(f"not writing {args.pyskl} under {world} processes: run `mhar pyskl {args.store} "
+                  f"{args.pyskl}` once every rank has finished")
+        else:
+            from .data.store import FeatureStore
+            from .skeleton.pyskl import export_store
+
+            n = export_store(FeatureStore(args.store), args.pyskl, modality=extractor.modality)
+            print(f"wrote {n} videos to {args.pyskl}")
     return 1 if (args.strict and summary.failed) else 0
 
 
@@ -84,6 +98,15 @@ def _cmd_show(args) -> int:
                                 f"(modalities: {', '.join(store.modalities()) or 'none'})")
     out = args.out or Path(f"{args.video.replace('/', '_')}_{args.modality}.png")
     print(save_png(render(store, args.video, args.modality, count=args.count), out))
+    return 0
+
+
+def _cmd_pyskl(args) -> int:
+    from .data.store import FeatureStore
+    from .skeleton.pyskl import export_store
+
+    n = export_store(FeatureStore(args.store), args.out, modality=args.modality, keypoints=args.keypoints)
+    print(f"wrote {n} videos to {args.out}")
     return 0
 
 
@@ -147,13 +170,21 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("store", type=Path)
     mp.add_argument("--csv", type=Path, help="also write the one-row-per-video CSV here")
     mp.set_defaults(func=_cmd_manifest)
-    shp = sub.add_parser("show", help="draw an entry of a store as a PNG (flow as colour, rgb frames)")
+    shp = sub.add_parser("show", help="draw an entry of a store as a PNG (flow as colour, skeletons over frames, rgb frames)")
     shp.add_argument("store", type=Path)
     shp.add_argument("video", help="the video id")
     shp.add_argument("--modality", default="flow")
     shp.add_argument("--count", type=int, default=6, help="how many evenly spaced pairs / frames")
     shp.add_argument("--out", type=Path, help="PNG path (default: VIDEO_MODALITY.png)")
     shp.set_defaults(func=_cmd_show)
+
+    pp = sub.add_parser("pyskl", help="write a store's poses as a PYSKL / MMAction2 skeleton pickle")
+    pp.add_argument("store", type=Path)
+    pp.add_argument("out", type=Path)
+    pp.add_argument("--modality", default="pose3d")
+    pp.add_argument("--keypoints", choices=["2d", "3d"], default="2d",
+                    help="2d: image joints in pixels (PYSKL's 2D pipelines); 3d: metres")
+    pp.set_defaults(func=_cmd_pyskl)
 
     sp = sub.add_parser("store", help="feature store tools")
     ssub = sp.add_subparsers(dest="store_command", metavar="ACTION", required=True)

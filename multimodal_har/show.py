@@ -3,6 +3,8 @@
 * ``flow``: evenly spaced pairs drawn with the Middlebury colour wheel on one common scale,
   above the RGB frames of the same source frames when the store has an ``rgb`` entry.
 * ``rgb``: evenly spaced frames.
+* a pose entry (``pose3d``): the 2D joints of every person drawn over the RGB frames of the
+  same source frames when the store has them (scaled if the sizes differ), else over grey.
 """
 
 from __future__ import annotations
@@ -38,12 +40,16 @@ def render(store: Any, video_id: str, modality: str = "flow", count: int = 6,
     if modality == "rgb" or modality.startswith("rgb"):
         with store.open(video_id, modality) as f:
             return _row(list(read_rgb(f, _evenly(f["frames"].shape[0], count))))
+    with store.open(video_id, modality) as f:
+        is_pose = "keypoint2d" in f
+    if is_pose:
+        return _render_pose(store, video_id, modality, count)
     from multimodal_har.flow.codec import read_flow
     from multimodal_har.flow.visualize import flow_to_color
 
     with store.open(video_id, modality) as f:
         if "pairs" not in f:
-            raise ValueError(f"{modality!r} of {video_id!r} is not a flow entry; mhar show draws flow and rgb")
+            raise ValueError(f"{modality!r} of {video_id!r} is not a flow or pose entry; mhar show draws flow, pose and rgb")
         idx = _evenly(f["pairs"].shape[0], count)
         flows = read_flow(f, idx)
         firsts = f["pairs"][idx, 0].tolist()
@@ -60,6 +66,26 @@ def render(store: Any, video_id: str, modality: str = "flow", count: int = 6,
         return rows[0]
     gap = np.full((4, rows[0].shape[1], 3), 255, np.uint8)
     return np.concatenate([rows[0], gap, rows[1]], axis=0)
+
+
+def _render_pose(store: Any, video_id: str, modality: str, count: int) -> np.ndarray:
+    from extractors.rgb import read_rgb
+    from multimodal_har.skeleton.draw import draw_skeleton
+
+    data, attrs = store.read(video_id, modality)
+    idx = _evenly(len(data["frame_indices"]), count)
+    h, w = int(attrs["height"]), int(attrs["width"])
+    images = [np.full((h, w, 3), 96, np.uint8) for _ in idx]
+    scale = np.ones(2)
+    if store.has(video_id, "rgb"):
+        with store.open(video_id, "rgb") as f:
+            where = {int(k): i for i, k in enumerate(f["frame_indices"][:])}
+            wanted = [int(data["frame_indices"][i]) for i in idx]
+            if all(k in where for k in wanted):
+                images = list(read_rgb(f, [where[k] for k in wanted]))
+                scale = np.array([images[0].shape[1] / w, images[0].shape[0] / h])
+    return _row([draw_skeleton(im, data["keypoint2d"][i] * scale, data["score2d"][i], str(attrs["layout2d"]))
+                 for im, i in zip(images, idx)])
 
 
 def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:

@@ -23,7 +23,7 @@ import pickle
 import re
 import tempfile
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -32,15 +32,16 @@ from .layouts import Layout, get_layout
 from .normalize import present
 
 def write_pyskl(path: str | Path, sequences: Iterable[SkeletonSequence], *,
-                img_shape: Optional[tuple[int, int]] = None) -> int:
+                img_shape: Optional[tuple[int, int] | Mapping[str, tuple[int, int]]] = None) -> int:
     """Write ``sequences`` as a PYSKL pickle, atomically; returns the number written.
 
     ``split`` lists each sequence under its :attr:`SkeletonSequence.split` (``"train"``,
     ``"test"``; sequences without one are in no list). Beyond PYSKL's keys each annotation
     keeps ``subject``, ``layout``, ``label_name`` and ``meta`` (PYSKL ignores unknown keys).
     ``img_shape`` ``(h, w)`` is written as ``img_shape`` and ``original_shape`` for 2D pixel
-    data (PYSKL needs it to crop and resize); leave it ``None`` for 3D data. The file is written to a temporary name in the same
-    folder and renamed over ``path``, so readers never see half a file.
+    data (PYSKL needs it to crop and resize), or a mapping ``id -> (h, w)`` where videos
+    differ; leave it ``None`` for 3D data. The file is written to a temporary name in the
+    same folder and renamed over ``path``, so readers never see half a file.
     """
     annotations, split = [], {}
     for s in sequences:
@@ -51,8 +52,9 @@ def write_pyskl(path: str | Path, sequences: Iterable[SkeletonSequence], *,
                "keypoint": np.ascontiguousarray(s.keypoint.transpose(1, 0, 2, 3), dtype=np.float32),  # (M, T, V, C)
                "keypoint_score": np.ascontiguousarray(s.score.transpose(1, 0, 2), dtype=np.float32),  # (M, T, V)
                "subject": int(s.subject), "layout": s.layout, "label_name": s.label, "meta": dict(s.meta)}
-        if img_shape is not None:
-            ann["img_shape"] = ann["original_shape"] = tuple(int(n) for n in img_shape)
+        shape = img_shape.get(s.id) if isinstance(img_shape, Mapping) else img_shape
+        if shape is not None:
+            ann["img_shape"] = ann["original_shape"] = tuple(int(n) for n in shape)
         annotations.append(ann)
         if s.split is not None:
             split.setdefault(s.split, []).append(s.id)
@@ -149,3 +151,33 @@ def read_pyskl(path: str | Path, *, layout: str | Layout, split: Optional[tuple[
                                     keypoint=np.ascontiguousarray(x), score=np.ascontiguousarray(score),
                                     layout=layout.name, split=member.get(name), meta=dict(ann.get("meta", {}))))
     return out
+
+
+def export_store(store, path: str | Path, *, modality: str = "pose3d", keypoints: str = "2d") -> int:
+    """Write every ``modality`` entry of a feature store (what ``mhar extract pose`` made)
+    as one PYSKL pickle; returns the number of videos written.
+
+    Args:
+        keypoints: ``"2d"``: image joints in pixels with each video's ``img_shape`` (what
+            PYSKL's 2D pipelines read); ``"3d"``: the 3D joints in metres.
+
+    Labels are the manifest's (class indices in sorted label order; -1 where a video has
+    none) and splits its ``split`` column.
+    """
+    if keypoints not in ("2d", "3d"):
+        raise ValueError(f"keypoints must be '2d' or '3d', got {keypoints!r}")
+    videos = [v for v in store.manifest.videos() if store.has(v["id"], modality)]
+    if not videos:
+        raise ValueError(f"the store has no {modality!r} entries to export")
+    classes = sorted({v["label"] for v in videos if v["label"] is not None})
+    sequences, shapes = [], {}
+    for v in videos:
+        data, attrs = store.read(v["id"], modality)
+        two_d = keypoints == "2d"
+        sequences.append(SkeletonSequence(
+            id=v["id"], label=v["label"] or "", label_index=classes.index(v["label"]) if v["label"] else -1,
+            subject=0, keypoint=data["keypoint2d" if two_d else "keypoint"],
+            score=data["score2d" if two_d else "score"], layout=str(attrs["layout2d" if two_d else "layout"]),
+            split=v["split"]))
+        shapes[v["id"]] = (int(attrs["height"]), int(attrs["width"]))
+    return write_pyskl(path, sequences, img_shape=shapes if keypoints == "2d" else None)
