@@ -26,7 +26,8 @@ EXTRACTORS.register("farneback", "extractors.farneback:FarnebackExtractor")
 FLOW_BACKENDS = ("raft", "ptlflow", "tvl1", "dis", "farneback")
 # 3D pose backends (both write the `pose3d` modality)
 EXTRACTORS.register("mediapipe", "extractors.mediapipe:MediaPipeExtractor")
-POSE_BACKENDS = ("mediapipe",)
+EXTRACTORS.register("mmpose", "extractors.mmpose:MMPoseExtractor")
+POSE_BACKENDS = ("mediapipe", "mmpose")
 
 
 def build_extractor(name: str, /, config: Any = None, **overrides: Any):

@@ -10,7 +10,8 @@ Per frame it gives one person's 33 landmarks: world landmarks in metres centred 
 the hips (stored with y and z flipped so y points up, see ``extractors.pose_base``), image
 landmarks (stored in pixels) and a visibility in [0, 1] used as the score of both. The
 solution tracks that person from frame to frame (video mode, landmark smoothing). It finds
-at most one person, so slot 0 holds them and further slots stay empty.
+at most one person, so slot 0 holds them in every frame where it found someone (where it
+jumps from one person to another, so does slot 0) and further slots stay empty.
 
 Runs one process per core through the extraction runner (one video per process); the
 scaling from one core to all is measured by ``benchmarks/pose_throughput.py``.
@@ -77,6 +78,7 @@ class MediaPipeExtractor(PoseExtractor):
     config_class = MediaPipeConfig
     layout = "mediapipe_33"
     layout2d = "mediapipe_33"
+    single_person = True
 
     def extract(self, path: Path, out: Any, *, info: VideoInfo, threads: int = 0) -> dict[str, Any]:
         mp = import_mediapipe()

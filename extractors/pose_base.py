@@ -38,12 +38,15 @@ class PoseConfig(FrameSampling):
         min_score: joints below this score do not count for a person's box when tracking.
         iou_threshold: least box overlap for a detection to continue a track.
         max_gap: frames a person may be unseen and keep their track.
+        max_candidates: people per frame considered for tracking (those with the highest
+            mean joint score); crowds beyond it would cost tracking time for slots never kept.
     """
 
     max_people: int = 2
     min_score: float = 0.3
     iou_threshold: float = 0.3
     max_gap: int = 10
+    max_candidates: int = 10
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -51,6 +54,8 @@ class PoseConfig(FrameSampling):
             raise ValueError(f"max_people must be >= 1, got {self.max_people}")
         if not 0.0 <= self.min_score <= 1.0:
             raise ValueError(f"min_score must be in [0, 1], got {self.min_score}")
+        if self.max_candidates < self.max_people:
+            raise ValueError(f"max_candidates ({self.max_candidates}) must be >= max_people ({self.max_people})")
 
 
 @dataclass
@@ -76,6 +81,10 @@ class PoseExtractor(Extractor):
     modality = "pose3d"
     layout: str
     layout2d: str
+    # a backend that reports at most one person per frame and follows them itself (MediaPipe)
+    # puts them in slot 0 every frame: splitting its track where it jumps between people
+    # would only drop frames
+    single_person: bool = False
 
     def write_entry(self, out: Any, frames: Sequence[FramePeople], *, path, info: VideoInfo,
                     size: tuple[int, int], extra_attrs: Optional[dict] = None,
@@ -95,9 +104,14 @@ class PoseExtractor(Extractor):
             raise VideoError(f"{path}: no frame could be decoded (the video stream is empty or corrupt)")
         cfg.check_complete(path, len(frames), info)
         V, V2 = get_layout(self.layout).num_joints, get_layout(self.layout2d).num_joints
-        index = track_people([f.xy for f in frames], [f.score2d for f in frames],
-                             max_people=cfg.max_people, min_score=cfg.min_score,
-                             iou_threshold=cfg.iou_threshold, max_gap=cfg.max_gap)  # (T, M)
+        frames = [_top(f, cfg.max_candidates) for f in frames]
+        if self.single_person:
+            index = np.full((len(frames), cfg.max_people), -1, dtype=np.int64)  # (T, M)
+            index[:, 0] = [0 if len(f.xy) else -1 for f in frames]
+        else:
+            index = track_people([f.xy for f in frames], [f.score2d for f in frames],
+                                 max_people=cfg.max_people, min_score=cfg.min_score,
+                                 iou_threshold=cfg.iou_threshold, max_gap=cfg.max_gap)  # (T, M)
         data = {
             "keypoint2d": arrange([f.xy for f in frames], index, shape=(V2, 2)),
             "score2d": arrange([f.score2d for f in frames], index, shape=(V2,)),
@@ -118,6 +132,15 @@ class PoseExtractor(Extractor):
                           "source_fps": info.fps, "source_num_frames": info.num_frames,
                           **(extra_attrs or {})})
         return {"frames": len(frames), "person_fraction": with_person}
+
+
+def _top(f: FramePeople, k: int) -> FramePeople:
+    """The ``k`` people of a frame with the highest mean 2D score."""
+    if len(f.xy) <= k:
+        return f
+    keep = np.sort(np.argsort(-f.score2d.mean(axis=1), kind="stable")[:k])
+    return FramePeople(xy=f.xy[keep], score2d=f.score2d[keep], xyz=f.xyz[keep], score=f.score[keep],
+                       time=f.time, index=f.index)
 
 
 def no_people(v2: int, v: int, *, time: float, index: int) -> FramePeople:

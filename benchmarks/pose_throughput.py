@@ -1,0 +1,124 @@
+"""Pose extraction throughput, each against its baseline in the same process.
+
+    python benchmarks/pose_throughput.py mediapipe [--max-frames 120] [--replicas 2]
+    python benchmarks/pose_throughput.py mmpose [--weights none] [--max-frames 300]
+
+``mediapipe``: frames/s with one process pinned to one core vs one process per core, on
+the same videos (the shared videos, replicated so every core has work).
+
+``mmpose`` (GPU): frames/s of 2D + 3D (RTMO-s + MotionBERT by default) at short side 256,
+batched (``batch_frames`` frames per 2D pass, all lifter windows of a video together) vs
+mmpose's one-frame-at-a-time inference, on the same decoded frames. Model time only
+(decoded frames are held in memory), then the end-to-end extractor over the video folder
+(decoding, tracking and writing included). ``--weights none`` builds random weights, the
+only option offline; the speed of a forward pass does not depend on the weights' values,
+but the number of people a random RTMO reports does (random weights find many people per
+frame), which is reported with the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from _common import SHARED_VIDEOS, replicate_videos
+
+from extractors import build_extractor
+from extractors.runner import run_extraction
+
+
+def bench_mediapipe(args) -> None:
+    cores = os.cpu_count() or 1
+    rates = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = replicate_videos(args.videos, Path(tmp) / "v", args.replicas)
+        allowed = os.sched_getaffinity(0)
+        for workers in (1, cores):
+            ex = build_extractor("mediapipe", max_frames=args.max_frames)
+            os.sched_setaffinity(0, {min(allowed)} if workers == 1 else allowed)
+            s = run_extraction(ex, videos_root=root, store=Path(tmp) / f"s{workers}", workers=workers,
+                               progress=False)
+            os.sched_setaffinity(0, allowed)
+            rates[workers] = s.items / s.seconds
+            print(f"mediapipe, {'1 core' if workers == 1 else f'{workers} processes'}: {s.items} frames "
+                  f"in {s.seconds:.1f} s = {rates[workers]:.1f} frames/s")
+    print(f"{platform.machine()}, {cores} cores: ratio all cores / one core = {rates[cores] / rates[1]:.2f}x "
+          f"(linear would be {cores}x)")
+
+
+def bench_mmpose(args) -> None:
+    import numpy as np
+    import torch
+
+    from multimodal_har.data.video import iter_frames
+
+    weights = None if args.weights == "none" else args.weights
+    kw = dict(pose2d=args.pose2d, lifter=args.lifter, pose2d_weights=weights, lifter_weights=weights,
+              short_side=256, batch_frames=args.batch_frames, max_frames=args.max_frames)
+    videos = sorted(Path(args.videos).iterdir())
+    frames = [fr.image for v in videos[:args.model_videos]
+              for fr in iter_frames(v, short_side=256, max_frames=args.max_frames)]
+    print(f"{len(frames)} frames from {args.model_videos} videos at short side 256; "
+          f"{torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}")
+    rates = {}
+    for batched in (True, False):
+        ex = build_extractor("mmpose", batched=batched, **kw)
+        ex.models()
+        n = len(frames) if batched else min(len(frames), args.baseline_frames)
+        ex.detect_2d(frames[:8])  # warm-up (cuDNN autotuning, lazy init)
+        sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+        sync()
+        t0 = time.perf_counter()
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(ex.config.pipeline_threads) as pool:
+            dets = []
+            for b in range(0, n, ex.config.batch_frames):
+                dets += ex.detect_2d(frames[b:b + ex.config.batch_frames], pool)
+        sync()
+        t2d = time.perf_counter() - t0
+        xy = np.stack([d[0][0] if len(d[0]) else np.zeros((17, 2), np.float32) for d in dets])[:, None]
+        sc = np.stack([d[1][0] if len(d[1]) else np.zeros(17, np.float32) for d in dets])[:, None]
+        t0 = time.perf_counter()
+        ex._lift_tracks(xy, sc, frames[0].shape[:2])
+        sync()
+        t3d = time.perf_counter() - t0
+        people = np.mean([len(d[0]) for d in dets])
+        rates[batched] = n / (t2d + t3d)
+        print(f"mmpose {'batched' if batched else 'one frame at a time'}: {n} frames, 2D {n / t2d:.1f} frames/s, "
+              f"3D (one person) {n / t3d:.1f} frames/s, 2D+3D {rates[batched]:.1f} frames/s "
+              f"({people:.1f} people per frame found)")
+    print(f"ratio batched / one frame at a time = {rates[True] / rates[False]:.1f}x")
+    with tempfile.TemporaryDirectory() as tmp:
+        ex = build_extractor("mmpose", **kw)
+        s = run_extraction(ex, videos_root=Path(args.videos), store=Path(tmp) / "s", workers=1, progress=False)
+        print(f"end to end (decode, 2D, tracking, 3D of {ex.config.max_people} people, write), "
+              f"{s.done} videos: {s.items} frames in {s.seconds:.1f} s = {s.items / s.seconds:.1f} frames/s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="backend", required=True)
+    mp = sub.add_parser("mediapipe")
+    mp.add_argument("--max-frames", type=int, default=120)
+    mp.add_argument("--replicas", type=int, default=2)
+    mm = sub.add_parser("mmpose")
+    mm.add_argument("--weights", default="default", help="'default' (download), a file, or 'none' (random)")
+    mm.add_argument("--pose2d", default="rtmo-s")
+    mm.add_argument("--lifter", default="motionbert")
+    mm.add_argument("--batch-frames", type=int, default=64)
+    mm.add_argument("--max-frames", type=int, default=300)
+    mm.add_argument("--model-videos", type=int, default=3, help="videos whose frames the model-only timing uses")
+    mm.add_argument("--baseline-frames", type=int, default=200, help="frames the one-at-a-time baseline runs")
+    for p in (mp, mm):
+        p.add_argument("--videos", default=str(SHARED_VIDEOS))
+    args = ap.parse_args()
+    bench_mediapipe(args) if args.backend == "mediapipe" else bench_mmpose(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The mmpose backend (RTMO 2D + MotionBERT lifting) end to end with random weights.
+
+Needs mmpose (bash scripts/install_mmpose.sh); skipped where it is not installed. The CPU
+tests build the real models with random weights (checkpoints cannot be fetched offline):
+they test the integration (pipelines, batching, tracking, lifting, the stored entry), not
+accuracy. The gpu-marked test runs the same on CUDA.
+"""
+
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mmpose")
+
+from extractors import build_extractor  # noqa: E402
+from extractors.mmpose import LIFTERS, MODELS_2D, _resolve, metafile_weights  # noqa: E402
+from extractors.runner import run_extraction  # noqa: E402
+from multimodal_har.data.store import FeatureStore  # noqa: E402
+from multimodal_har.data.video import iter_frames  # noqa: E402
+from multimodal_har.flow.raft import WeightsUnavailable  # noqa: E402
+from tests.conftest import VIDEOS, make_broken_videos  # noqa: E402
+
+RANDOM = dict(pose2d_weights=None, lifter_weights=None)
+
+
+@pytest.mark.parametrize("name,table", [(n, MODELS_2D) for n in MODELS_2D] + [(n, LIFTERS) for n in LIFTERS])
+def test_every_named_model_has_a_config_and_a_checkpoint(name, table):
+    config, url = _resolve(name, "default", table)
+    assert url == metafile_weights(config)
+    assert url.startswith("https://download.openmmlab.com/") and url.endswith(".pth")
+
+
+def test_batched_2d_equals_mmpose_one_image_inference():
+    frames = [fr.image for fr in iter_frames(VIDEOS / "tai_chi.mp4", short_side=256, max_frames=3)]
+    batched = build_extractor("mmpose", device="cpu", **RANDOM)
+    single = build_extractor("mmpose", device="cpu", batched=False, **RANDOM)
+    single._models = batched.models()  # the same random weights
+    for (xy_b, s_b), (xy_s, s_s) in zip(batched.detect_2d(frames), single.detect_2d(frames)):
+        assert xy_b.shape == xy_s.shape and xy_b.shape[1:] == (17, 2)
+        np.testing.assert_allclose(xy_b, xy_s, atol=1e-2)
+        np.testing.assert_allclose(s_b, s_s, atol=1e-4)
+
+
+def _check_entry(store, vid, max_people=2):
+    d, a = store.read(vid, "pose3d")
+    T = a["num_frames"]
+    assert (a["layout"], a["layout2d"], a["backend"]) == ("h36m_17", "coco_17", "mmpose")
+    assert d["keypoint"].shape == (T, max_people, 17, 3) and d["score"].shape == (T, max_people, 17)
+    assert d["keypoint2d"].shape == (T, max_people, 17, 2) and d["score2d"].shape == (T, max_people, 17)
+    for v in d.values():
+        assert np.isfinite(v).all()
+    assert ((d["score"] >= 0) & (d["score"] <= 1)).all()
+    empty = d["score2d"].max(axis=2) == 0  # (T, M): slots without a person hold zeros
+    assert not d["keypoint"][empty].any() and not d["keypoint2d"][empty].any()
+    return d, a
+
+
+@pytest.mark.slow
+def test_extract_random_weights_cpu(tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(VIDEOS / "arm_wrestling.mp4", videos)
+    broken = make_broken_videos(videos / "broken")
+    ex = build_extractor("mmpose", device="cpu", max_frames=6, batch_frames=4, **RANDOM)
+    s = run_extraction(ex, videos_root=videos, store=tmp_path / "store", workers=1, progress=False)
+    assert s.done == 1 and len(s.failed) == len(broken)
+    store = FeatureStore(tmp_path / "store")
+    _check_entry(store, "arm_wrestling")
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+@pytest.mark.gpu
+def test_extract_random_weights_gpu(tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("arm_wrestling.mp4", "tai_chi.mp4"):
+        shutil.copy(VIDEOS / name, videos)
+    ex = build_extractor("mmpose", device="cuda", max_frames=300, **RANDOM)
+    s = run_extraction(ex, videos_root=videos, store=tmp_path / "store", workers=1, progress=False)
+    assert s.done == 2 and not s.failed
+    store = FeatureStore(tmp_path / "store")
+    for vid in ("arm_wrestling", "tai_chi"):
+        _check_entry(store, vid)
+
+
+def test_offline_download_failure_says_what_to_do():
+    ex = build_extractor("mmpose", device="cpu", pose2d_weights="default", lifter_weights=None)
+    with pytest.raises(WeightsUnavailable, match=r"(?s)rtmo-s.*https://download\.openmmlab\.com.*--pose2d-weights FILE"):
+        ex.models()
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(ValueError, match="pose2d must be one of"):
+        build_extractor("mmpose", pose2d="nope")
+    ex = build_extractor("mmpose", device="cpu", pose2d_weights=str(tmp_path / "missing.pth"), lifter_weights=None)
+    with pytest.raises(FileNotFoundError, match="missing.pth does not exist"):
+        ex.models()
