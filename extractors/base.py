@@ -77,6 +77,8 @@ class Extractor(abc.ABC):
     modality: ClassVar[str]
     version: ClassVar[int] = 1
     config_class: ClassVar[type]
+    # processes the runner starts when not told (None: one per core)
+    default_workers: ClassVar[Optional[int]] = None
 
     def __init__(self, *, config: Any = None) -> None:
         if config is None:

@@ -69,8 +69,12 @@ class MMPoseConfig(PoseConfig):
             is visible, else the CPU.
         batched: ``False`` runs mmpose's one-frame-at-a-time inference (baseline).
         pipeline_threads: threads preparing 2D inputs (mmpose's resize/pad pipeline).
-        precision: ``"bf16"`` runs the 2D model under CUDA autocast (bfloat16), ``"fp32"``
-            in full precision; on the CPU it is always fp32. The lifter runs in fp32.
+        max_detections: candidates RTMO keeps per frame before its NMS (its ``nms_pre``,
+            the highest-scoring first), so a crowd cannot make the per-person decoding
+            explode; tracking keeps ``max_candidates`` of them anyway.
+        precision: ``"bf16"`` runs the 2D model's backbone and neck under CUDA autocast
+            (bfloat16; the head stays float32), ``"fp32"`` all in full precision; on the CPU
+            it is always fp32. The lifter runs in fp32.
     """
 
     pose2d: str = "rtmo-s"
@@ -80,7 +84,8 @@ class MMPoseConfig(PoseConfig):
     batch_frames: int = 64
     device: Optional[str] = None
     batched: bool = True
-    pipeline_threads: int = 8
+    pipeline_threads: int = 4
+    max_detections: int = 30
     precision: str = "bf16"
 
     def __post_init__(self) -> None:
@@ -146,6 +151,11 @@ def build_model(name: str, weights: Optional[str], table: dict, device: str):
     config, checkpoint = _resolve(name, weights, table)
     if checkpoint is not None and not checkpoint.startswith(("http://", "https://")) and not Path(checkpoint).is_file():
         raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
+    import socket
+
+    previous = socket.getdefaulttimeout()
+    # a machine whose outgoing packets are dropped would otherwise wait minutes per attempt
+    socket.setdefaulttimeout(30.0)
     try:
         return apis.init_model(config, checkpoint, device=device)
     except Exception as e:
@@ -159,6 +169,24 @@ def build_model(name: str, weights: Optional[str], table: dict, device: str):
             f"download it on a machine with internet access and either put it in {cache} (mmengine's "
             f"cache) or pass the file (--pose2d-weights FILE / --lifter-weights FILE); "
             f"'none' builds random weights (tests only).") from e
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _bf16_features(model) -> None:
+    """Run ``model.extract_feat`` (backbone and neck, nearly all the FLOPs) under bfloat16
+    autocast and hand float32 features to the head: RTMO's head decodes with ``.numpy()``,
+    which has no bfloat16, and its coordinate decoding is better kept in float32."""
+    import torch
+
+    extract = model.extract_feat
+
+    def extract_feat(inputs):
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            feats = extract(inputs)
+        return tuple(f.float() for f in feats)
+
+    model.extract_feat = extract_feat
 
 
 def _prefetch(frames, depth: int):
@@ -188,8 +216,13 @@ def _prefetch(frames, depth: int):
 
 
 class MMPoseExtractor(PoseExtractor):
+    """Runs in one process by default: RTMO's per-image decoding (a Python NMS loop with
+    GPU syncs) bounds it, and on an H100 4 processes sharing the GPU were slower than one
+    (31.7 vs 43.3 frames/s, ``benchmarks/README.md``); ``--workers`` changes it."""
+
     name = "mmpose"
     version = 1
+    default_workers = 1
     config_class = MMPoseConfig
     layout = "h36m_17"
     layout2d = "coco_17"
@@ -214,6 +247,9 @@ class MMPoseExtractor(PoseExtractor):
 
             cfg, dev = self.config, self.device()
             pose2d = build_model(cfg.pose2d, cfg.pose2d_weights, MODELS_2D, dev)
+            pose2d.test_cfg["nms_pre"] = cfg.max_detections
+            if cfg.precision == "bf16" and dev.startswith("cuda"):
+                _bf16_features(pose2d)
             lifter = build_model(cfg.lifter, cfg.lifter_weights, LIFTERS, dev)
             self._models = (pose2d, lifter, Compose(pose2d.cfg.test_dataloader.dataset.pipeline),
                             Compose(lifter.cfg.test_dataloader.dataset.pipeline))
@@ -226,19 +262,17 @@ class MMPoseExtractor(PoseExtractor):
         from mmengine.dataset import pseudo_collate
 
         pose2d, _, pipeline, _ = self.models()
-        cuda = str(next(pose2d.parameters()).device).startswith("cuda")
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and self.config.precision == "bf16"):
-            if not self.config.batched:
-                from mmpose.apis import inference_bottomup
+        if not self.config.batched:
+            from mmpose.apis import inference_bottomup
 
-                samples = [inference_bottomup(pose2d, im[..., ::-1].copy())[0] for im in images]
-            else:
-                def prepare(im):  # mmpose pipelines expect BGR, as cv2.imread gives
-                    return pipeline(dict(img=im[..., ::-1].copy(), **pose2d.dataset_meta))
+            samples = [inference_bottomup(pose2d, im[..., ::-1].copy())[0] for im in images]
+        else:
+            def prepare(im):  # mmpose pipelines expect BGR, as cv2.imread gives
+                return pipeline(dict(img=im[..., ::-1].copy(), **pose2d.dataset_meta))
 
-                data = list(pool.map(prepare, images)) if pool is not None else [prepare(im) for im in images]
-                with torch.no_grad():
-                    samples = pose2d.test_step(pseudo_collate(data))
+            data = list(pool.map(prepare, images)) if pool is not None else [prepare(im) for im in images]
+            with torch.no_grad():
+                samples = pose2d.test_step(pseudo_collate(data))
         out = []
         for s in samples:
             p = s.pred_instances

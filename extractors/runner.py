@@ -148,7 +148,8 @@ def run_extraction(
     Args:
         extractor: a configured extractor (e.g. ``RGBExtractor(config=RGBConfig())``).
         videos_root: the dataset folder; ``records`` (or ``annotations``) may narrow it.
-        workers: processes (default: all cores); 1 runs in this process.
+        workers: processes (default: all cores, or the extractor's ``default_workers``
+            where it sets one); 1 runs in this process.
         rank, world_size: process ``rank`` of ``world_size`` handles videos ``rank::world_size``.
     """
     videos_root = Path(videos_root)
@@ -168,7 +169,8 @@ def run_extraction(
     t0 = time.perf_counter()
     todo = _plan(extractor, store, records, summary)
     workers_given = workers
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    default = min(os.cpu_count() or 1, getattr(extractor, "default_workers", None) or os.cpu_count() or 1)
+    workers = max(1, min(workers or default, len(todo) or 1))
     threads = max(1, (os.cpu_count() or 1) // workers)
     config_json = config_attrs(extractor.name, extractor.config, extractor.config_hash)["config_json"]
 
