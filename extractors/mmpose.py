@@ -12,8 +12,9 @@
 Everything goes through mmpose's own APIs: ``init_model`` builds both models from the
 configs that ship inside the mmpose package; their test pipelines prepare the inputs and
 ``model.test_step`` runs them. What this file adds is batching: frames of a video go
-through the 2D model ``batch_frames`` at a time (the pipeline runs in a thread pool), and
-all windows of all people of a video go through the lifter together. ``batched=False``
+through the 2D model ``batch_frames`` at a time (the pipeline runs in a thread pool), RTMO's
+decoding runs for the whole batch at once (``extractors.mmpose_rtmo``), and all windows of
+all people of a video go through the lifter together. ``batched=False``
 runs mmpose's one-image ``inference_bottomup`` and one window per frame instead (the
 baseline of ``benchmarks/pose_throughput.py``).
 
@@ -216,9 +217,8 @@ def _prefetch(frames, depth: int):
 
 
 class MMPoseExtractor(PoseExtractor):
-    """Runs in one process by default: RTMO's per-image decoding (a Python NMS loop with
-    GPU syncs) bounds it, and on an H100 4 processes sharing the GPU were slower than one
-    (31.7 vs 43.3 frames/s, ``benchmarks/README.md``); ``--workers`` changes it."""
+    """Runs in one process by default: on an H100, 4 processes sharing the GPU were slower
+    than one (``benchmarks/README.md``); ``--workers`` changes it."""
 
     name = "mmpose"
     version = 1
@@ -248,6 +248,10 @@ class MMPoseExtractor(PoseExtractor):
             cfg, dev = self.config, self.device()
             pose2d = build_model(cfg.pose2d, cfg.pose2d_weights, MODELS_2D, dev)
             pose2d.test_cfg["nms_pre"] = cfg.max_detections
+            if cfg.batched:  # the baseline keeps mmpose's per-image decoding
+                from .mmpose_rtmo import use_batched_decoding
+
+                use_batched_decoding(pose2d.head)
             if cfg.precision == "bf16" and dev.startswith("cuda"):
                 _bf16_features(pose2d)
             lifter = build_model(cfg.lifter, cfg.lifter_weights, LIFTERS, dev)
@@ -256,21 +260,33 @@ class MMPoseExtractor(PoseExtractor):
         return self._models
 
     # -- 2D ----------------------------------------------------------------------------
-    def detect_2d(self, images: list[np.ndarray], pool: Optional[ThreadPoolExecutor] = None):
-        """``(H, W, 3)`` RGB frames -> per frame ``(N, 17, 2)`` pixels and ``(N, 17)`` scores."""
+    def prepare_2d(self, image: np.ndarray) -> dict:
+        """One ``(H, W, 3)`` RGB frame through the 2D model's test pipeline (resize, pad, pack)."""
+        pose2d, _, pipeline, _ = self.models()
+        return pipeline(dict(img=image[..., ::-1].copy(), **pose2d.dataset_meta))  # mmpose reads BGR
+
+    def detect_2d(self, images: list[np.ndarray], pool: Optional[ThreadPoolExecutor] = None,
+                  prepared: Optional[list] = None):
+        """``(H, W, 3)`` RGB frames -> per frame ``(N, 17, 2)`` pixels and ``(N, 17)`` scores.
+
+        ``prepared``: the frames' :meth:`prepare_2d` results (or futures of them) where the
+        caller prepared them ahead, e.g. while the GPU ran the previous batch.
+        """
         import torch
         from mmengine.dataset import pseudo_collate
 
-        pose2d, _, pipeline, _ = self.models()
+        pose2d = self.models()[0]
         if not self.config.batched:
             from mmpose.apis import inference_bottomup
 
             samples = [inference_bottomup(pose2d, im[..., ::-1].copy())[0] for im in images]
         else:
-            def prepare(im):  # mmpose pipelines expect BGR, as cv2.imread gives
-                return pipeline(dict(img=im[..., ::-1].copy(), **pose2d.dataset_meta))
-
-            data = list(pool.map(prepare, images)) if pool is not None else [prepare(im) for im in images]
+            if prepared is not None:
+                data = [p.result() if hasattr(p, "result") else p for p in prepared]
+            elif pool is not None:
+                data = list(pool.map(self.prepare_2d, images))
+            else:
+                data = [self.prepare_2d(im) for im in images]
             with torch.no_grad():
                 samples = pose2d.test_step(pseudo_collate(data))
         out = []
@@ -362,19 +378,25 @@ class MMPoseExtractor(PoseExtractor):
     def extract(self, path: Path, out: Any, *, info: VideoInfo, threads: int = 0) -> dict[str, Any]:
         cfg = self.config
         self.models()
-        frames, batch, meta = [], [], []
+        frames, batch, futures, meta = [], [], [], []
         size = (0, 0)
         with ThreadPoolExecutor(cfg.pipeline_threads) as pool:
             def flush():
-                for (xy, sc), (t, i) in zip(self.detect_2d(batch, pool), meta):
+                found = self.detect_2d(batch, pool, prepared=futures if cfg.batched else None)
+                for (xy, sc), (t, i) in zip(found, meta):
                     frames.append(FramePeople(xy=xy, score2d=sc, xyz=np.zeros((len(xy), V3D, 3), np.float32),
                                               score=np.zeros((len(xy), V3D), np.float32), time=t, index=i))
-                batch.clear()
-                meta.clear()
+                for lst in (batch, futures, meta):
+                    lst.clear()
 
-            for fr in _prefetch(cfg.frames(path, threads), 2 * cfg.batch_frames):
+            def decoded():  # runs in the decoding thread: frames are prepared while the GPU works
+                for fr in cfg.frames(path, threads):
+                    yield fr, pool.submit(self.prepare_2d, fr.image) if cfg.batched else None
+
+            for fr, fut in _prefetch(decoded(), 2 * cfg.batch_frames):
                 size = fr.image.shape[:2]
                 batch.append(fr.image)
+                futures.append(fut)
                 meta.append((fr.time, fr.index))
                 if len(batch) == cfg.batch_frames:
                     flush()
