@@ -68,7 +68,7 @@ BACKENDS: dict[str, tuple[str, Callable[[], Optional[str]], str]] = {
                 'pip install "multimodal-har[ptlflow]" (not beside the `opencv` extra)'),
     "tvl1": ("optical flow, TV-L1 (CPU)", _check_tvl1, 'pip install "multimodal-har[opencv]"'),
     "mediapipe": ("3D pose, MediaPipe (CPU)", _check_mediapipe, 'pip install "multimodal-har[mediapipe]"'),
-    "mmpose": ("3D pose, mmpose (GPU)", _check_mmpose, "see the README: mmpose needs a source build of mmcv"),
+    "mmpose": ("3D pose, mmpose (GPU)", _check_mmpose, "bash scripts/install_mmpose.sh (builds mmcv from source)"),
 }
 
 
