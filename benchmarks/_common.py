@@ -15,3 +15,31 @@ def replicate_videos(src: str | Path, dst: Path, replicas: int) -> Path:
         for v in sorted(Path(src).iterdir()):
             (dst / f"r{r}" / v.name).symlink_to(v.resolve())
     return dst
+
+
+def one_core_vs_all(backend: str, videos: str | Path, *, replicas: int, unit: str, **config) -> None:
+    """Run a CPU extractor over the replicated folder pinned to one core, then with one
+    process per core; print both rates and their ratio."""
+    import os
+    import platform
+    import tempfile
+
+    from extractors import build_extractor
+    from extractors.runner import run_extraction
+
+    cores = os.cpu_count() or 1
+    rates = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = replicate_videos(videos, Path(tmp) / "v", replicas)
+        allowed = os.sched_getaffinity(0)
+        for workers in (1, cores):
+            ex = build_extractor(backend, **config)
+            os.sched_setaffinity(0, {min(allowed)} if workers == 1 else allowed)
+            s = run_extraction(ex, videos_root=root, store=Path(tmp) / f"s{workers}", workers=workers,
+                               progress=False)
+            os.sched_setaffinity(0, allowed)
+            rates[workers] = s.items / s.seconds
+            print(f"{backend}, {'1 core' if workers == 1 else f'{workers} processes'}: {s.items} {unit} "
+                  f"in {s.seconds:.1f} s = {rates[workers]:.1f} {unit}/s")
+    print(f"{platform.machine()}, {cores} cores: ratio all cores / one core = {rates[cores] / rates[1]:.2f}x "
+          f"(linear would be {cores}x)")

@@ -22,35 +22,18 @@ frame), which is reported with the numbers.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
-from _common import SHARED_VIDEOS, replicate_videos
+from _common import SHARED_VIDEOS, one_core_vs_all, replicate_videos
 
 from extractors import build_extractor
 from extractors.runner import run_extraction
 
 
 def bench_mediapipe(args) -> None:
-    cores = os.cpu_count() or 1
-    rates = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        root = replicate_videos(args.videos, Path(tmp) / "v", args.replicas)
-        allowed = os.sched_getaffinity(0)
-        for workers in (1, cores):
-            ex = build_extractor("mediapipe", max_frames=args.max_frames)
-            os.sched_setaffinity(0, {min(allowed)} if workers == 1 else allowed)
-            s = run_extraction(ex, videos_root=root, store=Path(tmp) / f"s{workers}", workers=workers,
-                               progress=False)
-            os.sched_setaffinity(0, allowed)
-            rates[workers] = s.items / s.seconds
-            print(f"mediapipe, {'1 core' if workers == 1 else f'{workers} processes'}: {s.items} frames "
-                  f"in {s.seconds:.1f} s = {rates[workers]:.1f} frames/s")
-    print(f"{platform.machine()}, {cores} cores: ratio all cores / one core = {rates[cores] / rates[1]:.2f}x "
-          f"(linear would be {cores}x)")
+    one_core_vs_all("mediapipe", args.videos, replicas=args.replicas, unit="frames", max_frames=args.max_frames)
 
 
 def bench_mmpose(args) -> None:
