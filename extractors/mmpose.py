@@ -191,29 +191,46 @@ def _bf16_features(model) -> None:
 
 
 def _prefetch(frames, depth: int):
-    """Decode in a background thread (FFmpeg releases the GIL) while the GPU works."""
+    """Decode in a background thread (FFmpeg releases the GIL) while the GPU works.
+
+    If the consumer stops early (an error in the model), the thread stops too instead of
+    waiting forever on a full queue with the video open.
+    """
     import queue
     import threading
 
     q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
+    done, stop = object(), threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def run():
         try:
             for fr in frames:
-                q.put(fr)
-            q.put(done)
+                if not put(fr):
+                    return
+            put(done)
         except BaseException as e:  # a decoding error surfaces in the consumer
-            q.put(e)
+            put(e)
 
     threading.Thread(target=run, daemon=True).start()
-    while True:
-        item = q.get()
-        if item is done:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 class MMPoseExtractor(PoseExtractor):
