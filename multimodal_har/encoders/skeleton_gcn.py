@@ -1,0 +1,255 @@
+"""ST-GCN: Yan, Xiong, Lin, "Spatial Temporal Graph Convolutional Networks for
+Skeleton-Based Action Recognition", AAAI 2018, on torch-geometric message passing.
+
+* The graph is any layout of :mod:`multimodal_har.skeleton.layouts` (its bones, its centre).
+* Spatial graph convolution with the paper's partition strategies: ``uniform`` (one
+  group), ``distance`` (the joint itself / its neighbours) and ``spatial`` (the joint /
+  neighbours closer to the centre / farther from it). Distances are hops to the layout's
+  centre joint (the paper's reference code does the same; the paper speaks of the
+  skeleton's gravity centre). Each target joint's incoming weights are normalised by its
+  degree, then multiplied by a learnable importance per edge.
+* Messages run through :class:`torch_geometric.nn.MessagePassing` over the ``V`` joints
+  of all ``N*M*T`` skeletons at once (``node_dim=-2``: one shared ``edge_index``).
+* Each block: graph conv, BN, ReLU, temporal conv (kernel 9 over time), BN, dropout,
+  residual, ReLU; the paper's 10 blocks (64 x4, 128 x3 with stride 2 first, 256 x3 with
+  stride 2 first) by default; data batch-norm over ``V*C`` at the input.
+* Departures, and why: frames beyond a sample's length are zeroed after every block, so a
+  padded batch gives the same output as the unpadded sample (the temporal convolution's
+  own zero padding then sees the same zeros); people are pooled by a mean over the people
+  present in a sample rather than over all ``M`` slots, so an empty second slot does not
+  halve the features.
+* Input streams: ``joint`` coordinates, ``bone`` vectors (joint minus its parent) and
+  ``motion`` (next frame minus this one), concatenated along channels.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn import MessagePassing
+
+from multimodal_har.skeleton.layouts import Layout, get_layout
+
+from . import EncoderOutput
+
+STRATEGIES = ("uniform", "distance", "spatial")
+STREAMS = ("joint", "bone", "motion")
+PAPER_CHANNELS = ((64, 1), (64, 1), (64, 1), (64, 1), (128, 2), (128, 1), (128, 1), (256, 2), (256, 1), (256, 1))
+
+
+def hops_to_center(layout: Layout) -> list[int]:
+    """Bone hops from every joint to the layout's centre joint."""
+    nbrs: list[list[int]] = [[] for _ in range(layout.num_joints)]
+    for a, b in layout.bones:
+        i, j = layout.index(a), layout.index(b)
+        nbrs[i].append(j)
+        nbrs[j].append(i)
+    hop = [-1] * layout.num_joints
+    c = layout.index(layout.center)
+    hop[c], queue = 0, deque([c])
+    while queue:
+        i = queue.popleft()
+        for j in nbrs[i]:
+            if hop[j] < 0:
+                hop[j] = hop[i] + 1
+                queue.append(j)
+    return hop
+
+
+def partition_adjacency(layout: Layout | str, strategy: str = "spatial") -> Tensor:
+    """``(K, V, V)`` adjacency per partition, ``A[k, v, w]``: weight of the message from
+    joint ``v`` to joint ``w``; each target ``w``'s weights sum to 1 over all partitions."""
+    layout = get_layout(layout)
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown partition strategy {strategy!r}; valid choices: {', '.join(STRATEGIES)}")
+    V = layout.num_joints
+    near = torch.eye(V)
+    for a, b in layout.bones:
+        i, j = layout.index(a), layout.index(b)
+        near[i, j] = near[j, i] = 1.0
+    norm = near / near.sum(dim=0, keepdim=True)  # column w: divided by the degree of w
+    if strategy == "uniform":
+        return norm[None]
+    if strategy == "distance":
+        eye = torch.eye(V)
+        return torch.stack([norm * eye, norm * (1 - eye)])
+    hop = torch.tensor(hops_to_center(layout), dtype=torch.float32)
+    hv, hw = hop[:, None], hop[None, :]  # source v, target w
+    return torch.stack([norm * (hv == hw), norm * (hv < hw), norm * (hv > hw)])
+
+
+class SpatialGraphConv(MessagePassing):
+    """``x (B, V, C_in) -> (B, V, C_out)``: ``out[w] = sum_k sum_v A_k[v, w] * I_e * W_k x[v]``.
+
+    One linear layer gives every partition's transform (``K * C_out`` channels); each edge
+    ``v -> w`` of partition ``k`` carries ``A_k[v, w]`` times its learnable importance ``I_e``.
+    """
+
+    def __init__(self, *, in_channels: int, out_channels: int, adjacency: Tensor,
+                 edge_importance: bool = True) -> None:
+        super().__init__(aggr="add", node_dim=-2)
+        K = adjacency.shape[0]
+        k, src, dst = adjacency.nonzero(as_tuple=True)
+        self.out_channels = out_channels
+        self.lin = nn.Linear(in_channels, K * out_channels)
+        self.register_buffer("edge_index", torch.stack([src, dst]))
+        self.register_buffer("edge_part", k)
+        self.register_buffer("edge_weight", adjacency[k, src, dst])
+        self.importance = nn.Parameter(torch.ones(len(k))) if edge_importance else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, V, _ = x.shape
+        h = self.lin(x)  # (B, V, K*C_out)
+        w = self.edge_weight if self.importance is None else self.edge_weight * self.importance
+        return self.propagate(self.edge_index, x=h, weight=w, size=(V, V))
+
+    def message(self, x_j: Tensor, weight: Tensor) -> Tensor:
+        # x_j: (B, E, K*C_out) -> the slice of each edge's partition, (B, E, C_out)
+        B, E, _ = x_j.shape
+        x_j = x_j.view(B, E, -1, self.out_channels)
+        part = self.edge_part.view(1, E, 1, 1).expand(B, E, 1, self.out_channels)
+        return x_j.gather(2, part).squeeze(2) * weight.view(1, E, 1)
+
+    def dense_adjacency(self) -> Tensor:
+        """The effective ``(K, V, V)`` matrices (for tests and visualisation)."""
+        K = int(self.edge_part.max()) + 1
+        V = int(self.edge_index.max()) + 1
+        A = torch.zeros(K, V, V, device=self.edge_weight.device)
+        w = self.edge_weight if self.importance is None else self.edge_weight * self.importance
+        A[self.edge_part, self.edge_index[0], self.edge_index[1]] = w
+        return A
+
+
+class STGCNBlock(nn.Module):
+    """``(NM, C_in, T, V) -> (NM, C_out, T / stride, V)``."""
+
+    def __init__(self, *, in_channels: int, out_channels: int, adjacency: Tensor, stride: int = 1,
+                 kernel_t: int = 9, dropout: float = 0.0, residual: bool = True,
+                 edge_importance: bool = True) -> None:
+        super().__init__()
+        self.gcn = SpatialGraphConv(in_channels=in_channels, out_channels=out_channels, adjacency=adjacency,
+                                    edge_importance=edge_importance)
+        self.pre = nn.Sequential(nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+        self.tcn = nn.Sequential(
+            nn.Conv2d(out_channels, out_channels, (kernel_t, 1), (stride, 1), ((kernel_t - 1) // 2, 0)),
+            nn.BatchNorm2d(out_channels), nn.Dropout(dropout))
+        if not residual:
+            self.residual = None
+        elif in_channels == out_channels and stride == 1:
+            self.residual = nn.Identity()
+        else:
+            self.residual = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, (stride, 1)),
+                                          nn.BatchNorm2d(out_channels))
+
+    def forward(self, x: Tensor, frames: Optional[Tensor] = None) -> Tensor:
+        """``frames``: ``(NM, T)`` 1 for real frames; the others are zeroed before the
+        temporal convolution, which then sees what its own zero padding would give."""
+        NM, C, T, V = x.shape
+        h = self.gcn(x.permute(0, 2, 3, 1).reshape(NM * T, V, C))  # (NM*T, V, C_out)
+        h = self.pre(h.view(NM, T, V, -1).permute(0, 3, 1, 2))  # (NM, C_out, T, V)
+        if frames is not None:
+            h = h * frames[:, None, :, None]
+        h = self.tcn(h)
+        if self.residual is not None:
+            h = h + self.residual(x)
+        return torch.relu(h)
+
+
+def make_streams(x: Tensor, layout: Layout, streams: Sequence[str]) -> Tensor:
+    """``(B, T, M, V, C)`` joints -> ``(B, T, M, V, C * len(streams))``."""
+    out = []
+    for s in streams:
+        if s == "joint":
+            out.append(x)
+        elif s == "bone":
+            bone = torch.zeros_like(x)
+            e = torch.as_tensor(layout.edges, device=x.device)  # (2, E) child, parent
+            bone[..., e[0], :] = x[..., e[0], :] - x[..., e[1], :]
+            out.append(bone)
+        elif s == "motion":
+            motion = torch.zeros_like(x)
+            motion[:, :-1] = x[:, 1:] - x[:, :-1]
+            out.append(motion)
+        else:
+            raise ValueError(f"unknown input stream {s!r}; valid choices: {', '.join(STREAMS)}")
+    return torch.cat(out, dim=-1)
+
+
+class STGCN(nn.Module):
+    """ST-GCN encoder over skeleton sequences of any registered layout.
+
+    Args:
+        layout: a layout name or :class:`Layout`.
+        in_channels: coordinates per joint (3 for x, y, z).
+        streams: input streams, concatenated: ``joint``, ``bone``, ``motion``.
+        strategy: partition strategy (``uniform``, ``distance``, ``spatial``).
+        channels: ``(out_channels, temporal_stride)`` per block (the paper's 10 by default).
+        dropout: after each temporal convolution.
+        edge_importance: learnable importance per graph edge.
+    """
+
+    def __init__(self, *, layout: str | Layout, in_channels: int = 3, streams: Sequence[str] = ("joint",),
+                 strategy: str = "spatial", channels: Sequence[tuple[int, int]] = PAPER_CHANNELS,
+                 dropout: float = 0.0, edge_importance: bool = True) -> None:
+        super().__init__()
+        self.layout = get_layout(layout)
+        for s in streams:
+            if s not in STREAMS:
+                raise ValueError(f"unknown input stream {s!r}; valid choices: {', '.join(STREAMS)}")
+        if not channels:
+            raise ValueError("channels must name at least one block")
+        self.streams = tuple(streams)
+        self.in_channels = in_channels
+        c_in = in_channels * len(self.streams)
+        V = self.layout.num_joints
+        A = partition_adjacency(self.layout, strategy)
+        self.data_bn = nn.BatchNorm1d(V * c_in)
+        blocks, c = [], c_in
+        for k, (c_out, stride) in enumerate(channels):
+            blocks.append(STGCNBlock(in_channels=c, out_channels=c_out, adjacency=A, stride=stride,
+                                     dropout=dropout, residual=k > 0, edge_importance=edge_importance))
+            c = c_out
+        self.blocks = nn.ModuleList(blocks)
+        self.strides = [s for _, s in channels]
+        self.out_dim = c
+
+    def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> EncoderOutput:
+        """
+        Args:
+            x: ``(B, T, M, V, C)`` joint coordinates; an absent person is all zeros.
+            mask: ``(B, T)`` bool, True for real frames (default: all).
+
+        Returns:
+            pooled ``(B, D)``, tokens ``(B, T', D)`` (mean over joints and present people),
+            mask ``(B, T')``; ``T' = ceil(T / prod(strides))``.
+        """
+        if x.ndim != 5 or x.shape[3] != self.layout.num_joints or x.shape[4] != self.in_channels:
+            raise ValueError(f"expected x of shape (B, T, M, {self.layout.num_joints}, {self.in_channels}) "
+                             f"for layout {self.layout.name}, got {tuple(x.shape)}")
+        B, T, M, V, _ = x.shape
+        if mask is None:
+            mask = torch.ones(B, T, dtype=torch.bool, device=x.device)
+        if mask.shape != (B, T):
+            raise ValueError(f"mask must be (B, T) = {(B, T)}, got {tuple(mask.shape)}")
+        person = (x != 0).flatten(3).any(-1).any(1)  # (B, M): people present anywhere
+        x = make_streams(x, self.layout, self.streams) * mask[:, :, None, None, None]
+        C = x.shape[-1]
+        h = x.permute(0, 2, 3, 4, 1).reshape(B * M, V * C, T)  # (B*M, V*C, T)
+        h = self.data_bn(h).view(B * M, V, C, T).permute(0, 2, 3, 1)  # (B*M, C, T, V)
+        m = mask.repeat_interleave(M, dim=0).to(h.dtype)  # (B*M, T)
+        h = h * m[:, None, :, None]
+        for block, stride in zip(self.blocks, self.strides):
+            h = block(h, m)
+            m = m[:, ::stride]
+            h = h * m[:, None, :, None]  # padded frames stay exactly zero
+        tokens = h.mean(dim=3).view(B, M, self.out_dim, -1)  # (B, M, D, T')
+        w = person.to(h.dtype)
+        w = w / w.sum(dim=1, keepdim=True).clamp(min=1.0)  # mean over present people
+        tokens = torch.einsum("bmdt,bm->btd", tokens, w)  # (B, T', D)
+        out_mask = m.view(B, M, -1)[:, 0] > 0  # (B, T')
+        denom = out_mask.sum(dim=1, keepdim=True).clamp(min=1).to(tokens.dtype)
+        pooled = (tokens * out_mask[..., None]).sum(dim=1) / denom  # (B, D)
+        return EncoderOutput(pooled=pooled, tokens=tokens, mask=out_mask)
