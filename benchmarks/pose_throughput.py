@@ -109,14 +109,13 @@ def profile_2d(ex, frames, sync) -> None:
     import torch
     from mmengine.dataset import pseudo_collate
 
-    pose2d, _, pipeline, _ = ex.models()
+    pose2d = ex.models()[0]
     bs = ex.config.batch_frames
     t = dict(pipeline=0.0, preprocess=0.0, features=0.0, head=0.0)
     with ThreadPoolExecutor(ex.config.pipeline_threads) as pool, torch.no_grad():
         for b in range(0, len(frames), bs):
             t0 = time.perf_counter()
-            data = list(pool.map(lambda im: pipeline(dict(img=im[..., ::-1].copy(), **pose2d.dataset_meta)),
-                                 frames[b:b + bs]))
+            data = list(pool.map(ex.prepare_2d, frames[b:b + bs]))
             t1 = time.perf_counter()
             batch = pose2d.data_preprocessor(pseudo_collate(data), False)
             sync()

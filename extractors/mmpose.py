@@ -401,8 +401,7 @@ class MMPoseExtractor(PoseExtractor):
             def flush():
                 found = self.detect_2d(batch, pool, prepared=futures if cfg.batched else None)
                 for (xy, sc), (t, i) in zip(found, meta):
-                    frames.append(FramePeople(xy=xy, score2d=sc, xyz=np.zeros((len(xy), V3D, 3), np.float32),
-                                              score=np.zeros((len(xy), V3D), np.float32), time=t, index=i))
+                    frames.append(FramePeople(xy=xy, score2d=sc, time=t, index=i))  # 3D comes from lifting
                 for lst in (batch, futures, meta):
                     lst.clear()
 

@@ -63,16 +63,17 @@ class FramePeople:
     """The people one frame holds (``N`` may be 0).
 
     Attributes:
-        xy: ``(N, V2, 2)`` pixels; score2d: ``(N, V2)``; xyz: ``(N, V, 3)`` metres, y up;
-        score: ``(N, V)``; time: seconds; index: source frame number.
+        xy: ``(N, V2, 2)`` pixels; score2d: ``(N, V2)``; time: seconds; index: source
+        frame number; xyz: ``(N, V, 3)`` metres, y up, and score: ``(N, V)`` from backends
+        that give 3D per frame (None from those that lift tracked 2D sequences later).
     """
 
     xy: np.ndarray
     score2d: np.ndarray
-    xyz: np.ndarray
-    score: np.ndarray
     time: float
     index: int
+    xyz: Optional[np.ndarray] = None
+    score: Optional[np.ndarray] = None
 
 
 class PoseExtractor(Extractor):
@@ -95,7 +96,7 @@ class PoseExtractor(Extractor):
             size: ``(height, width)`` of the frames the 2D joints refer to.
             lift: for backends that lift tracked 2D sequences to 3D (rather than give 3D per
                 frame): ``lift(keypoint2d (T, M, V2, 2), score2d (T, M, V2), size)`` ->
-                ``(keypoint (T, M, V, 3), score (T, M, V))``; ``FramePeople.xyz`` is unused.
+                ``(keypoint (T, M, V, 3), score (T, M, V))``; ``FramePeople.xyz`` is then None.
         """
         from multimodal_har.skeleton import get_layout
 
@@ -139,8 +140,9 @@ def _top(f: FramePeople, k: int) -> FramePeople:
     if len(f.xy) <= k:
         return f
     keep = np.sort(np.argsort(-f.score2d.mean(axis=1), kind="stable")[:k])
-    return FramePeople(xy=f.xy[keep], score2d=f.score2d[keep], xyz=f.xyz[keep], score=f.score[keep],
-                       time=f.time, index=f.index)
+    return FramePeople(xy=f.xy[keep], score2d=f.score2d[keep], time=f.time, index=f.index,
+                       xyz=None if f.xyz is None else f.xyz[keep],
+                       score=None if f.score is None else f.score[keep])
 
 
 def no_people(v2: int, v: int, *, time: float, index: int) -> FramePeople:

@@ -169,8 +169,8 @@ def run_extraction(
     t0 = time.perf_counter()
     todo = _plan(extractor, store, records, summary)
     workers_given = workers
-    default = min(os.cpu_count() or 1, getattr(extractor, "default_workers", None) or os.cpu_count() or 1)
-    workers = max(1, min(workers or default, len(todo) or 1))
+    cores = os.cpu_count() or 1
+    workers = max(1, min(workers or min(cores, extractor.default_workers or cores), len(todo) or 1))
     threads = max(1, (os.cpu_count() or 1) // workers)
     config_json = config_attrs(extractor.name, extractor.config, extractor.config_hash)["config_json"]
 

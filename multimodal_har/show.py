@@ -55,21 +55,30 @@ def render(store: Any, video_id: str, modality: str = "flow", count: int = 6,
         firsts = f["pairs"][idx, 0].tolist()
     scale = max_norm or float(np.percentile(np.sqrt((flows ** 2).sum(1)), 99)) or 1.0
     rows = [_row([flow_to_color(fl, max_norm=scale) for fl in flows])]
-    if store.has(video_id, "rgb"):
-        with store.open(video_id, "rgb") as f:
-            where = {int(k): i for i, k in enumerate(f["frame_indices"][:])}
-            if all(k in where for k in firsts):
-                frames = read_rgb(f, [where[k] for k in firsts])
-                if frames.shape[1:3] == flows.shape[2:]:
-                    rows.insert(0, _row(list(frames)))
+    frames = _rgb_frames(store, video_id, firsts)
+    if frames is not None and frames.shape[1:3] == flows.shape[2:]:
+        rows.insert(0, _row(list(frames)))
     if len(rows) == 1:
         return rows[0]
     gap = np.full((4, rows[0].shape[1], 3), 255, np.uint8)
     return np.concatenate([rows[0], gap, rows[1]], axis=0)
 
 
-def _render_pose(store: Any, video_id: str, modality: str, count: int) -> np.ndarray:
+def _rgb_frames(store: Any, video_id: str, source_frames: list[int]) -> Optional[np.ndarray]:
+    """The store's ``rgb`` frames of these source frame numbers, ``(N, H, W, 3)``; None if
+    the store has no ``rgb`` entry or it lacks one of them."""
     from extractors.rgb import read_rgb
+
+    if not store.has(video_id, "rgb"):
+        return None
+    with store.open(video_id, "rgb") as f:
+        where = {int(k): i for i, k in enumerate(f["frame_indices"][:])}
+        if not all(int(k) in where for k in source_frames):
+            return None
+        return read_rgb(f, [where[int(k)] for k in source_frames])
+
+
+def _render_pose(store: Any, video_id: str, modality: str, count: int) -> np.ndarray:
     from multimodal_har.skeleton.draw import draw_skeleton
 
     data, attrs = store.read(video_id, modality)
@@ -77,13 +86,10 @@ def _render_pose(store: Any, video_id: str, modality: str, count: int) -> np.nda
     h, w = int(attrs["height"]), int(attrs["width"])
     images = [np.full((h, w, 3), 96, np.uint8) for _ in idx]
     scale = np.ones(2)
-    if store.has(video_id, "rgb"):
-        with store.open(video_id, "rgb") as f:
-            where = {int(k): i for i, k in enumerate(f["frame_indices"][:])}
-            wanted = [int(data["frame_indices"][i]) for i in idx]
-            if all(k in where for k in wanted):
-                images = list(read_rgb(f, [where[k] for k in wanted]))
-                scale = np.array([images[0].shape[1] / w, images[0].shape[0] / h])
+    frames = _rgb_frames(store, video_id, [int(data["frame_indices"][i]) for i in idx])
+    if frames is not None:
+        images = list(frames)
+        scale = np.array([frames.shape[2] / w, frames.shape[1] / h])
     return _row([draw_skeleton(im, data["keypoint2d"][i] * scale, data["score2d"][i], str(attrs["layout2d"]))
                  for im, i in zip(images, idx)])
 

@@ -165,9 +165,8 @@ def make_streams(x: Tensor, layout: Layout, streams: Sequence[str]) -> Tensor:
         if s == "joint":
             out.append(x)
         elif s == "bone":
-            bone = torch.zeros_like(x)
-            e = torch.as_tensor(layout.edges, device=x.device)  # (2, E) child, parent
-            bone[..., e[0], :] = x[..., e[0], :] - x[..., e[1], :]
+            bone = torch.zeros_like(x)  # the root joint has no bone: zeros
+            bone[..., layout.edges[0], :] = layout.bone_vectors(x)  # child minus parent
             out.append(bone)
         elif s == "motion":
             motion = torch.zeros_like(x)

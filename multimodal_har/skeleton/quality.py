@@ -40,7 +40,7 @@ def pose_quality(keypoint: np.ndarray, score: np.ndarray, layout: Layout, *, per
     present = (score > 0).any(axis=(1, 2))  # (T,)
     x, s = keypoint[:, person], score[:, person]  # (T, V, C), (T, V)
     e = layout.edges
-    lengths = np.linalg.norm(x[:, e[0]] - x[:, e[1]], axis=-1)  # (T, E)
+    lengths = np.linalg.norm(layout.bone_vectors(x), axis=-1)  # (T, E)
     seen = (s[:, e[0]] >= min_score) & (s[:, e[1]] >= min_score)  # (T, E)
     cv = {}
     for k, (child, parent) in enumerate(layout.bones):
