@@ -2,7 +2,7 @@
 # Install the mmpose backend of `mhar extract pose` into the active Python environment.
 #
 #   pip install -c requirements/constraints.txt -e ".[opencv,test]"   # the project first
-#   bash scripts/install_mmpose.sh                                     # then this (~10 min on 2 cores)
+#   bash scripts/install_mmpose.sh                                     # then this (10-25 min on 2 cores)
 #
 # mmpose 1.3.2 needs mmcv 2.1.0, which has no wheel for current torch: it is built here from
 # source. The steps and why each is needed (measured, see ../shared/notes/environment.md):
