@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the mmpose backend of `mhar extract pose` into the active Python environment.
 #
-#   pip install -c requirements/constraints.txt -e ".[opencv,test]"   # the project first
+#   pip install -c requirements/constraints.txt -e ".[mediapipe,test]" # the README install first
 #   bash scripts/install_mmpose.sh                                     # then this (10-25 min on 2 cores)
 #
 # mmpose 1.3.2 needs mmcv 2.1.0, which has no wheel for current torch: it is built here from
