@@ -16,6 +16,12 @@ from multimodal_har.registry import Registry
 
 ENCODERS = Registry("encoder")
 ENCODERS.register("skeleton_gcn", "multimodal_har.encoders.skeleton_gcn:STGCN")
+ENCODERS.register("video_cnn", "multimodal_har.encoders.two_stream:VideoCNN")
+ENCODERS.register("two_stream", "multimodal_har.encoders.two_stream:TwoStream")
+ENCODERS.register("pose_lstm", "multimodal_har.encoders.pose_lstm:PoseLSTM")
+ENCODERS.register("pose_attention", "multimodal_har.encoders.pose_attention:PoseDrivenAttention")
+ENCODERS.register("audio", "multimodal_har.encoders.audio:AudioCNN")
+ENCODERS.register("signal", "multimodal_har.encoders.signal:TemporalConvNet")
 
 
 class EncoderOutput(NamedTuple):
@@ -23,11 +29,14 @@ class EncoderOutput(NamedTuple):
         pooled: ``(B, D)`` one embedding per sample.
         tokens: ``(B, T', D)`` embeddings over time.
         mask: ``(B, T')`` bool, True where a token comes from valid input.
+        extras: ``None`` or a dict of what an encoder returns beside its features (attention
+            maps for visualisation, auxiliary losses); documented by each encoder.
     """
 
     pooled: Any
     tokens: Any
     mask: Any
+    extras: Any = None
 
 
 def build_encoder(name: str, /, **kwargs: Any):
