@@ -34,6 +34,7 @@ from torch_geometric.nn import MessagePassing
 from multimodal_har.skeleton.layouts import Layout, get_layout
 
 from . import EncoderOutput
+from .layers import masked_mean
 
 STRATEGIES = ("uniform", "distance", "spatial")
 STREAMS = ("joint", "bone", "motion")
@@ -249,6 +250,4 @@ class STGCN(nn.Module):
         w = w / w.sum(dim=1, keepdim=True).clamp(min=1.0)  # mean over present people
         tokens = torch.einsum("bmdt,bm->btd", tokens, w)  # (B, T', D)
         out_mask = m.view(B, M, -1)[:, 0] > 0  # (B, T')
-        denom = out_mask.sum(dim=1, keepdim=True).clamp(min=1).to(tokens.dtype)
-        pooled = (tokens * out_mask[..., None]).sum(dim=1) / denom  # (B, D)
-        return EncoderOutput(pooled=pooled, tokens=tokens, mask=out_mask)
+        return EncoderOutput(pooled=masked_mean(tokens, out_mask), tokens=tokens, mask=out_mask)
