@@ -159,8 +159,14 @@ class STGCNBlock(nn.Module):
         return torch.relu(h)
 
 
-def make_streams(x: Tensor, layout: Layout, streams: Sequence[str]) -> Tensor:
-    """``(B, T, M, V, C)`` joints -> ``(B, T, M, V, C * len(streams))``."""
+def make_streams(x: Tensor, layout: Layout, streams: Sequence[str], mask: Optional[Tensor] = None) -> Tensor:
+    """``(B, T, M, V, C)`` joints -> ``(B, T, M, V, C * len(streams))``.
+
+    With ``mask`` ``(B, T)``, frames beyond a sample's length are zeroed first and the last
+    valid frame's motion is zero (it has no next frame), as at the end of an unpadded
+    sequence: padding never leaks into a valid frame's streams."""
+    if mask is not None:
+        x = x * mask[:, :, None, None, None]
     out = []
     for s in streams:
         if s == "joint":
@@ -172,6 +178,8 @@ def make_streams(x: Tensor, layout: Layout, streams: Sequence[str]) -> Tensor:
         elif s == "motion":
             motion = torch.zeros_like(x)
             motion[:, :-1] = x[:, 1:] - x[:, :-1]
+            if mask is not None:
+                motion[:, :-1] *= mask[:, 1:, None, None, None]  # next frame is padding: zero
             out.append(motion)
         else:
             raise ValueError(f"unknown input stream {s!r}; valid choices: {', '.join(STREAMS)}")
@@ -235,7 +243,7 @@ class STGCN(nn.Module):
         if mask.shape != (B, T):
             raise ValueError(f"mask must be (B, T) = {(B, T)}, got {tuple(mask.shape)}")
         person = (x != 0).flatten(3).any(-1).any(1)  # (B, M): people present anywhere
-        x = make_streams(x, self.layout, self.streams) * mask[:, :, None, None, None]
+        x = make_streams(x, self.layout, self.streams, mask)
         C = x.shape[-1]
         h = x.permute(0, 2, 3, 4, 1).reshape(B * M, V * C, T)  # (B*M, V*C, T)
         h = self.data_bn(h).view(B * M, V, C, T).permute(0, 2, 3, 1)  # (B*M, C, T, V)

@@ -62,9 +62,10 @@ def test_shapes_out_dim_gradients_and_streams():
     assert not missing
 
 
-def test_padded_frames_and_empty_person_slots_do_not_change_the_output():
+@pytest.mark.parametrize("streams", [("joint",), ("joint", "bone", "motion")])
+def test_padded_frames_and_empty_person_slots_do_not_change_the_output(streams):
     torch.manual_seed(0)
-    enc = STGCN(layout="kinect_v1_20", channels=SMALL).eval()
+    enc = STGCN(layout="kinect_v1_20", channels=SMALL, streams=streams).eval()
     x = torch.randn(1, 13, 1, 20, 3)
     ref = enc(x)
     padded = torch.cat([x, torch.randn(1, 7, 1, 20, 3)], dim=1)  # garbage beyond the end
@@ -89,6 +90,9 @@ def test_bone_and_motion_streams():
     np.testing.assert_allclose(s[0, 0, 0, L.index("elbow_left"), :3], [1, 2, 3])  # elbow - shoulder (0)
     np.testing.assert_allclose(s[0, 1, 0, L.index("elbow_left"), 3:], [4, 0, 0])  # frame 2 - frame 1
     assert (s[0, 2, ..., 3:] == 0).all()  # no motion after the last frame
+    mask = torch.tensor([[True, True, False]])  # frame 2 is padding: frame 1 has no next frame
+    s = make_streams(x, L, ["bone", "motion"], mask)
+    assert (s[0, 1:, ..., 3:] == 0).all() and (s[0, 2] == 0).all()
 
 
 def test_wrong_inputs_are_named():
