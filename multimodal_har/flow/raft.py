@@ -20,20 +20,17 @@ of a plain torchvision call on the same weights.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from multimodal_har.weights import WeightsUnavailable  # noqa: F401  (imported from here by the extractors)
+from multimodal_har.weights import build_pretrained, is_random, load_state_file, local_file, resolve_weights
+
 MODELS = ("raft_large", "raft_small")
 LOOKUPS = ("gather", "grid_sample")
-
-
-class WeightsUnavailable(RuntimeError):
-    """Pretrained weights could not be loaded (typically: offline, not in the cache)."""
 
 
 def load_raft(model: str = "raft_large", weights: Optional[str] = "DEFAULT", *,
@@ -55,36 +52,17 @@ def load_raft(model: str = "raft_large", weights: Optional[str] = "DEFAULT", *,
     if model not in MODELS:
         raise ValueError(f"unknown RAFT model {model!r}; choices: {', '.join(MODELS)}")
     builder = getattr(of, model)
-    if weights is None or str(weights).lower() == "none":
+    if is_random(weights):
         return builder(weights=None).eval()
-    enum = of.Raft_Large_Weights if model == "raft_large" else of.Raft_Small_Weights
-    path = Path(os.path.expanduser(str(weights)))
-    if path.suffix in (".pth", ".pt", ".ckpt", ".bin") or path.exists():
-        if not path.is_file():
-            raise FileNotFoundError(f"RAFT checkpoint {path} does not exist")
+    path = local_file(weights)
+    if path is not None:
+        state = load_state_file(path, what="RAFT")
         net = builder(weights=None)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state, dict):
-            state = state.get("state_dict", state.get("model", state))
-        state = {k.removeprefix("module."): v for k, v in state.items()}
         net.load_state_dict(state)
         return net.eval()
-    try:
-        w = enum[str(weights)] if str(weights) != "DEFAULT" else enum.DEFAULT
-    except KeyError:
-        names = ", ".join(["DEFAULT"] + [m for m in enum.__members__])
-        raise ValueError(f"unknown {model} weights {weights!r}; choices: {names}, a file path, or none") from None
-    try:
-        return builder(weights=w, progress=progress).eval()
-    except Exception as e:  # URLError, HTTPError, socket errors: offline
-        cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(w.url).name
-        raise WeightsUnavailable(
-            f"could not download {model} weights {w.name} ({type(e).__name__}: {e}).\n"
-            f"On a machine with internet, download {w.url}\n"
-            f"then either copy it to {cache} (torch's cache, used automatically),\n"
-            f"or pass the file: --weights /path/to/{Path(w.url).name}\n"
-            f"(--weights none runs random weights: only for testing the pipeline)."
-        ) from None
+    enum = of.Raft_Large_Weights if model == "raft_large" else of.Raft_Small_Weights
+    w = resolve_weights(enum, weights, what=model)
+    return build_pretrained(builder, w, what=model, progress=progress).eval()
 
 
 def pad_to_raft(h: int, w: int, multiple: int = 8, minimum: int = 128) -> tuple[int, int, int, int]:
