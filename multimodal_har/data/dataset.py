@@ -1,0 +1,703 @@
+"""A multimodal dataset over a feature store: one time window, every modality, one sample.
+
+Each item is a video (or one of ``windows_per_video`` windows of it). The window
+``[start, stop)`` (seconds, the video's timeline) is drawn once, and every configured stream
+reads the frames whose timestamps fall inside it: TSN segments of RGB frames, stacks of flow
+fields, pose frames, the log-mel frames of the audio, the rows of a signal. A stream whose
+entry is missing for a video is absent from the sample; :meth:`StoreDataset.collate` pads the
+batch and gives each input a ``(B, T)`` mask and the batch a ``present`` matrix.
+
+Sample (one item) and batch formats are the data/training contract of issue 6::
+
+    sample = {"id", "label", "inputs": {input: {kwarg: array}}, "start", "stop"}
+    batch  = {"ids", "label" (B,), "inputs": {input: {kwarg: (B, T, ...), "mask": (B, T)}},
+              "present": (B, len(modalities)), "start" (B,), "stop" (B,)}
+
+Config keys of :class:`DataConfig.modalities` are *streams*; each feeds the model input
+``input`` (default: the key) through the keyword argument ``kwarg`` (default ``x``, whose mask is
+``mask``; another kwarg ``k`` gets ``k_mask``, e.g. TwoStream's ``rgb`` / ``rgb_mask``). So
+``joint``, ``bone`` and ``motion`` can be three inputs from one ``pose3d`` entry, and ``rgb`` and
+``flow`` streams can feed one ``two_stream`` input.
+
+Determinism: a sample is a function of ``(seed, epoch, index)`` only (window, snippet offsets
+and augmentation draw from ``numpy.random.default_rng([seed, epoch, index, stream])``), so any
+worker computes the same sample and a resumed run sees the same data. The epoch travels with
+the index from :func:`make_loader`'s sampler, so :meth:`StoreDataset.set_epoch` works with
+persistent workers, which keep their own copy of the dataset.
+
+Bad input: a store without a configured modality, or val/test classes unknown to the train
+split, raise ``ValueError`` at construction. A video whose entry is missing (manifest status not
+``ok``) lacks that stream; a video lacking every stream is dropped at construction with a
+warning. An entry that fails to read, or holds NaN/inf in the frames read, is logged and treated
+as missing for that sample (training goes on; the log names video and stream).
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from . import augment as A
+from .store import FeatureStore, attr_value
+
+log = logging.getLogger(__name__)
+
+KINDS = ("rgb", "flow", "pose", "audio", "signal")
+STREAMS = ("joint", "bone", "motion")
+LAYOUTS_2D3D = ("2d", "3d")
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+FLOW_STD = 20.0  # pixels, TSN's quantisation bound (VideoCNN's flow normalisation)
+_OPEN_FILES = 64  # HDF5 files each worker keeps open
+
+
+@dataclass(kw_only=True)
+class ModalityConfig:
+    """How one stream is read from the store and sampled (fields marked by kind).
+
+    Attributes:
+        source: store modality (default: the config key).
+        kind: ``rgb``, ``flow``, ``pose``, ``audio`` or ``signal`` (default: from the entry's
+            datasets: ``frames``, ``pairs``, ``keypoint``, ``logmel``, else a signal).
+        input, kwarg: the model input (default: the key) and forward kwarg (default ``x``).
+        segments: rgb/flow, ``K`` TSN segments.
+        layout: rgb/flow, ``"2d"``: one frame (rgb ``(K, 3, H, W)``) or a stack of ``L`` flow
+            fields (``(K, 2L, H, W)``, ``x0, y0, x1, y1...``) per segment; ``"3d"``: clips
+            ``(K, 3, T, H, W)`` / ``(K, 2, L, H, W)`` for 3D backbones.
+        clip_length: rgb, ``T`` consecutive frames per segment (``layout="3d"``).
+        flow_length: flow, ``L`` consecutive fields per segment (TSN: 5).
+        resize: rgb/flow, short side (px) before cropping (None: as stored).
+        crop: rgb/flow, square crop side (None: the whole frame; then every video of a batch
+            must have the same size).
+        multi_scale: rgb/flow, TSN's multi-scale crop in training.
+        flip: rgb/flow, random horizontal flip in training (flow x negated).
+        mean, std: per-channel normalisation (None: ImageNet for rgb on ``[0, 1]``, 0 / 20 px
+            for flow, none for others).
+        frames: pose/audio/signal, a fixed ``T`` (pose: spread over the window; audio/signal: a
+            contiguous run); None: every frame in the window. Shorter windows are padded by collate.
+        rate_hz: pose/signal without ``timestamps``: the frame rate (when the entry has no
+            ``rate_hz`` / ``fps`` attribute); frame 0 is at time 0.
+        key: signal, the dataset name (``data``).
+        stream: pose, ``joint``, ``bone`` or ``motion``.
+        target_layout: pose, convert to this layout (``skeleton.layouts.convert``).
+        normalize: pose, ``skeleton.normalize.NormalizeConfig`` fields (``{}`` for its
+            defaults), or None for raw coordinates.
+        max_people: pose, keep / zero-pad to ``M`` people (None: as stored).
+        augment: apply the training augmentation below (train only).
+        rotate_deg, scale, jitter: pose rotation about y (degrees), scale range, joint jitter
+            (coordinate units); signal: scale std and jitter relative to the channel's std.
+        time_masks, time_mask_width, freq_masks, freq_mask_width: audio SpecAugment.
+    """
+
+    source: Optional[str] = None
+    kind: Optional[str] = None
+    input: Optional[str] = None
+    kwarg: str = "x"
+    segments: int = 8
+    layout: str = "2d"
+    clip_length: int = 1
+    flow_length: int = 5
+    resize: Optional[int] = None
+    crop: Optional[int] = 224
+    multi_scale: bool = False
+    flip: bool = True
+    mean: Optional[list[float]] = None
+    std: Optional[list[float]] = None
+    frames: Optional[int] = None
+    rate_hz: Optional[float] = None
+    key: str = "data"
+    stream: str = "joint"
+    target_layout: Optional[str] = None
+    normalize: Optional[dict[str, Any]] = None
+    max_people: Optional[int] = None
+    augment: bool = True
+    rotate_deg: float = 15.0
+    scale: float = 0.1
+    jitter: float = 0.01
+    time_masks: int = 2
+    time_mask_width: int = 20
+    freq_masks: int = 2
+    freq_mask_width: int = 8
+
+    def __post_init__(self) -> None:
+        if self.kind is not None and self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS} or None, got {self.kind!r}")
+        if self.layout not in LAYOUTS_2D3D:
+            raise ValueError(f"layout must be one of {LAYOUTS_2D3D}, got {self.layout!r}")
+        if self.stream not in STREAMS:
+            raise ValueError(f"stream must be one of {STREAMS}, got {self.stream!r}")
+        for name in ("segments", "clip_length", "flow_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.layout == "2d" and self.clip_length != 1:
+            raise ValueError(f"clip_length = {self.clip_length} needs layout '3d' (2d takes one frame per segment)")
+        for name in ("resize", "crop", "frames", "max_people"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ValueError(f"{name} must be >= 1 or None, got {v}")
+        if self.rate_hz is not None and not self.rate_hz > 0:
+            raise ValueError(f"rate_hz must be > 0 or None, got {self.rate_hz}")
+        if self.normalize is not None:
+            from multimodal_har.config import from_dict
+            from multimodal_har.skeleton.normalize import NormalizeConfig
+
+            from_dict(NormalizeConfig, self.normalize, where="normalize")  # unknown keys fail now
+
+    @property
+    def mask_name(self) -> str:
+        return mask_name(self.kwarg)
+
+
+def mask_name(kwarg: str) -> str:
+    """The mask kwarg that goes with ``kwarg``: ``x`` -> ``mask``, ``rgb`` -> ``rgb_mask``."""
+    return "mask" if kwarg == "x" else f"{kwarg}_mask"
+
+
+@dataclass(kw_only=True)
+class DataConfig:
+    """Which store, which streams, and how samples are cut.
+
+    Attributes:
+        store: the feature store directory.
+        modalities: stream name -> :class:`ModalityConfig` (mappings are converted).
+        window: seconds per sample (None: the whole video).
+        windows_per_video: items per video (training: independent random windows; evaluation:
+            evenly spaced windows).
+        train_split, val_split, test_split: manifest split names. Videos without a split count
+            as train. If no video has ``val_split``, a ``val_fraction`` of each train class is
+            carved out deterministically by video id (the same videos for every seed).
+        class_balanced: draw training samples with equal class probability.
+        num_workers: DataLoader worker processes.
+    """
+
+    store: str
+    modalities: dict[str, ModalityConfig]
+    window: Optional[float] = None
+    windows_per_video: int = 1
+    train_split: str = "train"
+    val_split: str = "val"
+    test_split: str = "test"
+    val_fraction: float = 0.1
+    class_balanced: bool = False
+    num_workers: int = 4
+
+    def __post_init__(self) -> None:
+        from multimodal_har.config import from_dict
+
+        if not self.modalities:
+            raise ValueError("DataConfig.modalities is empty: configure at least one stream")
+        self.modalities = {k: v if isinstance(v, ModalityConfig)
+                           else from_dict(ModalityConfig, v, where=f"data.modalities.{k}")
+                           for k, v in self.modalities.items()}
+        if self.window is not None and not self.window > 0:
+            raise ValueError(f"window must be > 0 seconds or None, got {self.window}")
+        if self.windows_per_video < 1:
+            raise ValueError(f"windows_per_video must be >= 1, got {self.windows_per_video}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+
+
+@dataclass
+class _Stream:
+    name: str
+    cfg: ModalityConfig
+    source: str
+    input: str
+    kind: str
+    videos: set = field(default_factory=set)  # ids with an ok entry
+
+
+def _kind_of(f: Any) -> str:
+    keys = set(f.keys())
+    for key, kind in (("frames", "rgb"), ("pairs", "flow"), ("keypoint", "pose"), ("logmel", "audio")):
+        if key in keys:
+            return kind
+    return "signal"
+
+
+def _hash01(text: str) -> float:
+    return int(hashlib.sha1(text.encode()).hexdigest()[:12], 16) / float(1 << 48)
+
+
+def split_videos(videos: Sequence[Mapping[str, Any]], config: DataConfig, split: str) -> list[dict]:
+    """The manifest rows of ``split`` (see :class:`DataConfig` for the train/val rules)."""
+    has = {v["split"] for v in videos}
+    train = [dict(v) for v in videos if v["split"] in (config.train_split, None)]
+    carve = config.val_split not in has and config.val_fraction > 0
+    val_ids: set = set()
+    if carve:  # per class, the videos of smallest hash(id): stable under added videos and seeds
+        by_class = collections.defaultdict(list)
+        for v in train:
+            by_class[v["label"]].append(v["id"])
+        for ids in by_class.values():
+            k = round(len(ids) * config.val_fraction)
+            k = max(k, 1) if len(ids) > 1 else 0
+            val_ids.update(sorted(ids, key=_hash01)[:k])
+    if split == config.train_split:
+        return [v for v in train if v["id"] not in val_ids]
+    if split == config.val_split and carve:
+        return [v for v in train if v["id"] in val_ids]
+    return [dict(v) for v in videos if v["split"] == split]
+
+
+class StoreDataset(Dataset):
+    """Samples of a :class:`FeatureStore` split; see the module docstring for the formats.
+
+    Args:
+        config: the data config.
+        split: a split name (``config.train_split`` / ``val_split`` / ``test_split`` or another).
+        train: random windows, offsets and augmentation (else deterministic centres).
+        classes: the class list (default: sorted labels of the train split).
+        seed: with the epoch and index, fixes every random choice.
+    """
+
+    def __init__(self, config: DataConfig, split: str, *, train: bool, classes: Optional[list[str]] = None,
+                 seed: int = 0) -> None:
+        self.config, self.split, self.train, self.seed = config, split, train, seed
+        self.epoch = 0
+        store = FeatureStore(config.store)
+        self.root = store.root
+        manifest = store.manifest
+        have = sorted(set(store.modalities()) | {e["modality"] for e in manifest.entries()})
+        self.streams: list[_Stream] = []
+        for name, cfg in config.modalities.items():
+            source = cfg.source or name
+            if source not in have:
+                raise ValueError(f"the store {store.root} has no modality {source!r} (stream {name!r}); "
+                                 f"it has: {', '.join(have) or 'nothing'}")
+            ok = {e["video_id"] for e in manifest.entries(modality=source, status="ok")}
+            self.streams.append(_Stream(name, cfg, source, cfg.input or name, cfg.kind or "", ok))
+        self.modalities = list(dict.fromkeys(s.input for s in self.streams))
+        kwargs = collections.Counter((s.input, s.cfg.kwarg) for s in self.streams)
+        clash = [k for k, n in kwargs.items() if n > 1]
+        if clash:
+            raise ValueError(f"several streams feed the same (input, kwarg): {clash}; give them distinct kwargs")
+
+        all_videos = manifest.videos()
+        train_rows = split_videos(all_videos, config, config.train_split)
+        if classes is None:
+            classes = sorted({v["label"] for v in train_rows if v["label"] is not None})
+        self.classes = list(classes)
+        rows = train_rows if split == config.train_split else split_videos(all_videos, config, split)
+        if not rows:
+            splits = sorted({str(v["split"]) for v in all_videos})
+            raise ValueError(f"split {split!r} of store {store.root} has no videos (manifest splits: {splits}; "
+                             f"videos without a split count as {config.train_split!r})")
+        unknown = sorted({v["label"] for v in rows if v["label"] is not None} - set(self.classes))
+        if unknown:
+            raise ValueError(f"split {split!r} has classes the train split does not: {unknown} "
+                             f"(train classes: {self.classes})")
+        index = {c: i for i, c in enumerate(self.classes)}
+        self.videos, skipped = [], []
+        for v in rows:
+            if any(v["id"] in s.videos for s in self.streams):
+                self.videos.append((v["id"], -1 if v["label"] is None else index[v["label"]]))
+            else:
+                skipped.append(v["id"])
+        if skipped:
+            log.warning("%s: %d video(s) of split %r have none of the streams %s and are skipped: %s%s",
+                        store.root, len(skipped), split, [s.source for s in self.streams],
+                        skipped[:5], " ..." if len(skipped) > 5 else "")
+        if not self.videos:
+            raise ValueError(f"no video of split {split!r} has any of the configured modalities")
+        self.labels = [lab for _, lab in self.videos for _ in range(config.windows_per_video)]
+        self._files: collections.OrderedDict = collections.OrderedDict()
+        self._pid = os.getpid()
+        self._shapes: dict[tuple[str, str], tuple[int, ...]] = {}
+        self._probe()
+
+    # ------------------------------------------------------------------ set-up
+    def _probe(self) -> None:
+        """Infer each stream's kind and check it can be timed, from one entry; learn its
+        per-frame shape so that a batch without it still gets a zero input of the right shape."""
+        for s in self.streams:
+            vids = [v for v, _ in self.videos if v in s.videos]
+            if not vids:
+                continue
+            f = self._open(vids[0], s.source)
+            vid = vids[0]
+            s.kind = s.kind or _kind_of(f)
+            if s.kind == "signal" and s.cfg.key not in f:
+                raise ValueError(f"{s.source} entry of {vid!r} has no dataset {s.cfg.key!r} (it has "
+                                 f"{sorted(f.keys())}); set `key` in the modality config")
+            if s.kind in ("pose", "signal") and "timestamps" not in f:
+                self._rate(f, s)  # raises if it cannot be timed
+            for vid in vids[:3]:  # the first readable, finite entry
+                out = self._load(vid, s, -np.inf, np.inf, None)
+                if out is not None:
+                    self._shapes[(s.input, s.cfg.kwarg)] = tuple(out.shape[1:])
+                    break
+        self._close_all()
+
+    def _rate(self, f: Any, s: _Stream) -> float:
+        for k in ("rate_hz", "fps"):
+            if k in f.attrs:
+                return float(attr_value(f.attrs[k]))
+        if s.cfg.rate_hz is not None:
+            return s.cfg.rate_hz
+        raise ValueError(f"{s.source} entries have no timestamps and no rate_hz/fps attribute: set rate_hz "
+                         f"in the config of stream {s.name!r} (the sequences' frame rate)")
+
+    # ------------------------------------------------------------------ files
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_files"] = collections.OrderedDict()  # an open HDF5 handle never crosses processes
+        return state
+
+    def _open(self, vid: str, source: str) -> Any:
+        import h5py
+
+        if os.getpid() != self._pid:  # a forked worker: the parent's handles are not ours to use
+            self._files, self._pid = collections.OrderedDict(), os.getpid()
+        key = (vid, source)
+        f = self._files.get(key)
+        if f is None:
+            f = h5py.File(self.root / f"{source}/{vid}.h5", "r")
+            self._files[key] = f
+            while len(self._files) > _OPEN_FILES:
+                self._files.popitem(last=False)[1].close()
+        else:
+            self._files.move_to_end(key)
+        return f
+
+    def _close_all(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+    def _times(self, f: Any, s: _Stream) -> np.ndarray:
+        if s.kind == "flow":
+            return f["times"][()]
+        if "timestamps" in f:
+            return f["timestamps"][()]
+        data = f["keypoint" if s.kind == "pose" else s.cfg.key]
+        return np.arange(data.shape[0]) / self._rate(f, s)
+
+    # ------------------------------------------------------------------ items
+    def __len__(self) -> int:
+        return len(self.videos) * self.config.windows_per_video
+
+    def set_epoch(self, epoch: int) -> None:
+        """Window sampling and augmentation of the next epoch (exact resume: set the epoch)."""
+        self.epoch = int(epoch)
+
+    def _rng(self, epoch: int, index: int, stream: int) -> Optional[np.random.Generator]:
+        return np.random.default_rng([self.seed, epoch, index, stream]) if self.train else None
+
+    def _window(self, index: int, epoch: int, spans: list[tuple[float, float]]) -> tuple[float, float]:
+        lo, hi = max(a for a, _ in spans), min(b for _, b in spans)
+        if hi < lo:  # the streams do not overlap in time: use their union
+            lo, hi = min(a for a, _ in spans), max(b for _, b in spans)
+        if self.config.window is None:
+            return lo, hi
+        slack = max(0.0, hi - lo - self.config.window)
+        rng = self._rng(epoch, index, 0)
+        w = index % self.config.windows_per_video
+        u = rng.random() if rng is not None else (w + 0.5) / self.config.windows_per_video
+        start = lo + u * slack
+        return start, start + self.config.window
+
+    def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
+        epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
+        vid, label = self.videos[index // self.config.windows_per_video]
+        spans, here = [], []
+        for s in self.streams:
+            if vid not in s.videos:
+                continue
+            try:
+                t = self._times(self._open(vid, s.source), s)
+            except (OSError, KeyError) as e:
+                log.warning("%s: cannot read %s of %r (%s): treated as missing", self.root, s.source, vid, e)
+                continue
+            if len(t):
+                spans.append((float(t[0]), float(t[-1])))
+                here.append(s)
+        start, stop = self._window(index, epoch, spans) if spans else (0.0, 0.0)
+        inputs: dict[str, dict[str, np.ndarray]] = {}
+        for k, s in enumerate(self.streams):
+            if s not in here:
+                continue
+            # stop is inclusive for a whole video (its last frame), half-open for windows
+            end = np.nextafter(stop, np.inf) if self.config.window is None else stop
+            x = self._load(vid, s, start, end, self._rng(epoch, index, k + 1))
+            if x is not None:
+                inputs.setdefault(s.input, {})[s.cfg.kwarg] = x
+        return {"id": vid, "label": label, "inputs": inputs, "start": start, "stop": stop}
+
+    def sample_times(self, index: int, *, epoch: Optional[int] = None) -> dict[str, np.ndarray]:
+        """The timestamps each stream reads for item ``index`` (rgb/flow ``(K, s)``, others ``(T,)``).
+
+        For checking and visualising alignment; the window is ``self[index]``'s start/stop.
+        """
+        epoch = self.epoch if epoch is None else epoch
+        sample = self[(epoch, index)]
+        vid = sample["id"]
+        end = np.nextafter(sample["stop"], np.inf) if self.config.window is None else sample["stop"]
+        out = {}
+        for k, s in enumerate(self.streams):
+            if s.input in sample["inputs"] and s.cfg.kwarg in sample["inputs"][s.input]:
+                f = self._open(vid, s.source)
+                t = self._times(f, s)
+                pos = self._positions(t, s, sample["start"], end, self._rng(epoch, index, k + 1))
+                out[s.name] = t[pos]
+        return out
+
+    # ------------------------------------------------------------------ reading one stream
+    def _positions(self, t: np.ndarray, s: _Stream, start: float, stop: float,
+                   rng: Optional[np.random.Generator]) -> np.ndarray:
+        """Frame indices of the entry that the stream reads in ``[start, stop)``; the frame
+        nearest the window's centre when none falls inside. The RNG is drawn from first here,
+        in the same order as in :meth:`_load`."""
+        lo, hi = np.searchsorted(t, start, "left"), np.searchsorted(t, stop, "left")
+        if hi <= lo:
+            mid = (start + stop) / 2 if np.isfinite(start) else t[len(t) // 2]
+            lo = int(np.clip(np.searchsorted(t, mid), 1, len(t) - 1)) if len(t) > 1 else 0
+            if len(t) > 1 and abs(t[lo - 1] - mid) <= abs(t[lo] - mid):
+                lo -= 1
+            hi = lo + 1
+        n = hi - lo
+        cfg = s.cfg
+        if s.kind in ("rgb", "flow"):
+            length = cfg.clip_length if s.kind == "rgb" else cfg.flow_length
+            return lo + A.segment_starts(n, cfg.segments, length, rng)  # (K, length)
+        if s.kind == "pose":
+            return lo + A.uniform_positions(n, cfg.frames, rng)
+        a, b = A.contiguous_slice(n, cfg.frames, rng)
+        return np.arange(lo + a, lo + b)
+
+    def _load(self, vid: str, s: _Stream, start: float, stop: float,
+              rng: Optional[np.random.Generator]) -> Optional[np.ndarray]:
+        """One stream's model input for the window, or None (logged) if unreadable or not finite."""
+        try:
+            f = self._open(vid, s.source)
+            pos = self._positions(self._times(f, s), s, start, stop, rng)
+            x = getattr(self, f"_load_{s.kind}")(f, s, pos, rng if s.cfg.augment else None)
+        except (OSError, KeyError) as e:
+            log.warning("%s: cannot read %s of %r (%s): treated as missing", self.root, s.source, vid, e)
+            return None
+        if not np.all(np.isfinite(x)):
+            log.warning("%s: NaN/inf in %s of %r (stream %r, window %.3f-%.3f s): treated as missing",
+                        self.root, s.source, vid, s.name, start, stop)
+            return None
+        return x
+
+    def _spatial(self, frames: np.ndarray, s: _Stream, rng: Optional[np.random.Generator], *, flow: bool
+                 ) -> np.ndarray:
+        cfg = s.cfg
+        region, size = A.crop_region(frames.shape[2], frames.shape[3], crop=cfg.crop, resize=cfg.resize,
+                                     multi_scale=cfg.multi_scale, rng=rng)
+        flip = bool(rng is not None and cfg.flip and rng.random() < 0.5)
+        x = A.crop_resize(frames, region, size, flip=flip, flow=flow)  # (N, C, h, w) float32
+        if not flow:
+            x /= 255.0
+        mean = np.asarray(cfg.mean if cfg.mean is not None else (0.0 if flow else IMAGENET_MEAN), np.float32)
+        std = np.asarray(cfg.std if cfg.std is not None else (FLOW_STD if flow else IMAGENET_STD), np.float32)
+        return ((x - mean.reshape(-1, 1, 1)) / std.reshape(-1, 1, 1)).astype(np.float32)
+
+    def _load_rgb(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> np.ndarray:
+        from extractors.rgb import read_rgb
+
+        K, T = pos.shape
+        uniq, inv = np.unique(pos.reshape(-1), return_inverse=True)  # decode each frame once
+        frames = read_rgb(f, uniq)[inv].transpose(0, 3, 1, 2)  # (K*T, H, W, 3) -> (K*T, 3, H, W)
+        x = self._spatial(frames, s, rng, flow=False)
+        x = x.reshape(K, T, *x.shape[1:])  # (K, T, 3, H, W)
+        return x[:, 0] if s.cfg.layout == "2d" else x.transpose(0, 2, 1, 3, 4)  # (K, 3, [T,] H, W)
+
+    def _load_flow(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> np.ndarray:
+        from multimodal_har.flow.codec import read_flow
+
+        K, L = pos.shape
+        uniq, inv = np.unique(pos.reshape(-1), return_inverse=True)
+        x = self._spatial(read_flow(f, uniq)[inv], s, rng, flow=True)  # (K*L, 2, H, W) pixels
+        x = x.reshape(K, L, 2, *x.shape[2:])  # (K, L, 2, H, W)
+        if s.cfg.layout == "2d":
+            return x.reshape(K, 2 * L, *x.shape[3:])  # (K, 2L, H, W): x0, y0, x1, y1, ...
+        return x.transpose(0, 2, 1, 3, 4)  # (K, 2, L, H, W)
+
+    def _load_pose(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> np.ndarray:
+        from multimodal_har.skeleton.layouts import convert, get_layout
+        from multimodal_har.skeleton.normalize import NormalizeConfig, normalize, present
+
+        cfg = s.cfg
+        lo, hi = int(pos.min()), int(pos.max()) + 1  # one contiguous read, then pick
+        x = f["keypoint"][lo:hi][pos - lo].astype(np.float32)  # (T, M, V, C)
+        score = (f["score"][lo:hi][pos - lo] if "score" in f else np.ones(x.shape[:3])).astype(np.float32)
+        if not np.all(np.isfinite(x)):
+            return x  # reported by _load
+        layout = attr_value(f.attrs["layout"]) if "layout" in f.attrs else None
+        if cfg.target_layout is not None and cfg.target_layout != layout:
+            if layout is None:
+                raise ValueError(f"{s.source} entry has no 'layout' attribute: cannot convert to {cfg.target_layout}")
+            x, score = convert(x, score, layout, cfg.target_layout)
+            layout = cfg.target_layout
+        if cfg.normalize is not None:
+            if layout is None:
+                raise ValueError(f"{s.source} entry has no 'layout' attribute, which normalize needs")
+            from multimodal_har.config import from_dict
+
+            ncfg = from_dict(NormalizeConfig, cfg.normalize)
+            rate = None
+            if ncfg.fps is not None:  # the rate of the frames as sampled
+                t = self._times(f, s)[pos]
+                rate = 1.0 / float(np.median(np.diff(t))) if len(t) > 1 else ncfg.fps
+            x, score = normalize(x, score, layout, ncfg, src_fps=rate)
+        if cfg.max_people is not None and x.shape[1] != cfg.max_people:
+            m = cfg.max_people
+            pad = max(0, m - x.shape[1])
+            x = np.pad(x[:, :m], ((0, 0), (0, pad), (0, 0), (0, 0)))
+            score = np.pad(score[:, :m], ((0, 0), (0, pad), (0, 0)))
+        if rng is not None:
+            x = A.augment_pose(x, present(x, score), rng, rotate_deg=cfg.rotate_deg, scale=cfg.scale,
+                               jitter=cfg.jitter)
+        edges = get_layout(layout).edges if cfg.stream == "bone" else None
+        return A.pose_stream(x, cfg.stream, edges).astype(np.float32)
+
+    def _load_audio(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> np.ndarray:
+        x = f["logmel"][int(pos[0]):int(pos[-1]) + 1].astype(np.float32)  # (T, n_mels)
+        if rng is not None and np.all(np.isfinite(x)):
+            c = s.cfg
+            x = A.spec_augment(x, rng, time_masks=c.time_masks, time_width=c.time_mask_width,
+                               freq_masks=c.freq_masks, freq_width=c.freq_mask_width)
+        return x
+
+    def _load_signal(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> np.ndarray:
+        x = f[s.cfg.key][int(pos[0]):int(pos[-1]) + 1].astype(np.float32)
+        x = x.reshape(len(x), -1)  # (T, C)
+        if rng is not None and np.all(np.isfinite(x)):
+            x = A.augment_signal(x, rng, scale=s.cfg.scale, jitter=s.cfg.jitter)
+        return x
+
+    # ------------------------------------------------------------------ batching
+    def collate(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        """:func:`collate` for this dataset's inputs; an input absent from the whole batch is
+        zeros of its known shape with an all-False mask."""
+        return collate(samples, self.modalities, shapes=self._shapes)
+
+
+def collate(samples: list[dict[str, Any]], modalities: list[str],
+            shapes: Optional[Mapping[tuple[str, str], tuple[int, ...]]] = None) -> dict[str, Any]:
+    """Stack samples into a batch, padding every kwarg along its first (time / segment) axis.
+
+    Returns ``{"ids", "label" (B,), "inputs": {input: {kwarg: (B, T_max, ...), mask: (B, T_max)}},
+    "present" (B, len(modalities)), "start" (B,), "stop" (B,)}``; a missing stream is zeros with
+    an all-False mask. A kwarg absent from every sample appears only if ``shapes`` gives its
+    per-frame shape (as ``(1, ...)`` zeros).
+    """
+    B = len(samples)
+    batch_inputs: dict[str, dict[str, torch.Tensor]] = {}
+    present = torch.zeros(B, len(modalities), dtype=torch.bool)
+    for j, name in enumerate(modalities):
+        kwargs = list(dict.fromkeys([k for (n, k) in (shapes or {}) if n == name]
+                                    + [k for smp in samples for k in smp["inputs"].get(name, {})]))
+        out: dict[str, torch.Tensor] = {}
+        for kw in kwargs:
+            arrays = [smp["inputs"].get(name, {}).get(kw) for smp in samples]
+            given = [a for a in arrays if a is not None]
+            trailing = tuple(given[0].shape[1:]) if given else tuple((shapes or {}).get((name, kw), ()))
+            if not given and (name, kw) not in (shapes or {}):
+                continue
+            bad = sorted({tuple(a.shape[1:]) for a in given} - {trailing})
+            if bad:
+                raise ValueError(f"input {name!r} kwarg {kw!r}: samples of per-step shapes {trailing} and {bad} "
+                                 f"in one batch (set crop / max_people so that they agree)")
+            t_max = max([len(a) for a in given], default=1)
+            x = torch.zeros(B, t_max, *trailing, dtype=torch.float32)
+            mask = torch.zeros(B, t_max, dtype=torch.bool)
+            for i, a in enumerate(arrays):
+                if a is not None:
+                    x[i, :len(a)] = torch.as_tensor(a)
+                    mask[i, :len(a)] = True
+                    present[i, j] = True
+            out[kw], out[mask_name(kw)] = x, mask
+        batch_inputs[name] = out
+    return {"ids": [s["id"] for s in samples],
+            "label": torch.tensor([s["label"] for s in samples], dtype=torch.long),
+            "inputs": batch_inputs, "present": present,
+            "start": torch.tensor([s["start"] for s in samples], dtype=torch.float64),
+            "stop": torch.tensor([s["stop"] for s in samples], dtype=torch.float64)}
+
+
+# ---------------------------------------------------------------------- loading
+class EpochSampler(Sampler):
+    """Indices for one epoch as ``(epoch, index)`` pairs, a function of ``(seed, epoch)`` only.
+
+    ``labels`` given: class-balanced draws with replacement (each class equally likely, then a
+    uniform sample of it), ``num_samples`` per epoch (default: the dataset's length). Otherwise
+    a permutation (``shuffle``) or the identity. With ``world_size > 1`` the epoch's list is
+    padded to a multiple of ``world_size`` and rank ``r`` takes ``r::world_size`` (as
+    ``DistributedSampler``). The epoch is read from ``dataset.epoch`` when iteration starts, so
+    ``dataset.set_epoch`` and ``sampler.set_epoch`` are the same thing.
+    """
+
+    def __init__(self, dataset: StoreDataset, *, shuffle: bool, seed: int, balanced: bool = False,
+                 rank: int = 0, world_size: int = 1, num_samples: Optional[int] = None) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, world_size), got rank {rank}, world_size {world_size}")
+        self.dataset, self.shuffle, self.seed, self.balanced = dataset, shuffle, seed, balanced
+        self.rank, self.world_size = rank, world_size
+        total = num_samples or len(dataset)
+        self.total = -(-total // world_size) * world_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return self.total // self.world_size
+
+    def epoch_indices(self, epoch: int) -> np.ndarray:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        n = len(self.dataset)
+        if self.balanced:
+            labels = torch.as_tensor(self.dataset.labels)
+            counts = torch.bincount(labels.clamp(min=0))
+            weights = 1.0 / counts[labels.clamp(min=0)].double()
+            idx = torch.multinomial(weights, self.total, replacement=True, generator=g)
+        else:
+            idx = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
+            idx = torch.cat([idx, idx[: self.total - n]]) if self.total > n else idx[: self.total]
+        return idx.numpy()
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = self.dataset.epoch
+        for i in self.epoch_indices(epoch)[self.rank::self.world_size]:
+            yield epoch, int(i)
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)  # parallelism comes from the workers
+
+
+def make_loader(dataset: StoreDataset, batch_size: int, *, shuffle: bool, class_balanced: bool = False,
+                num_workers: int = 0, seed: int = 0, distributed: bool = False, drop_last: bool = False
+                ) -> DataLoader:
+    """A DataLoader over ``dataset`` with :class:`EpochSampler` (balanced and/or sharded over
+    ``torch.distributed`` ranks when ``distributed``), ``persistent_workers`` when
+    ``num_workers > 0`` and ``pin_memory`` when CUDA is available. Call
+    ``dataset.set_epoch(e)`` (or ``loader.sampler.set_epoch(e)``) before each epoch."""
+    if class_balanced and min(dataset.labels) < 0:
+        raise ValueError("class_balanced sampling needs every video labelled; this split has unlabelled ones")
+    rank, world = 0, 1
+    if distributed:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            raise ValueError("distributed=True needs torch.distributed initialised (run under torchrun)")
+        rank, world = dist.get_rank(), dist.get_world_size()
+    sampler = EpochSampler(dataset, shuffle=shuffle, seed=seed, balanced=class_balanced, rank=rank,
+                           world_size=world)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      collate_fn=dataset.collate, pin_memory=torch.cuda.is_available(),
+                      persistent_workers=num_workers > 0, drop_last=drop_last,
+                      worker_init_fn=_worker_init if num_workers > 0 else None)
+
+
+__all__ = ["DataConfig", "ModalityConfig", "StoreDataset", "collate", "make_loader", "EpochSampler",
+           "split_videos", "mask_name"]
