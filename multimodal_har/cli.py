@@ -9,6 +9,10 @@
     mhar pyskl STORE OUT.pkl [--keypoints 2d|3d]
     mhar manifest STORE [--csv FILE]
     mhar store add STORE --modality NAME --from PATH [--label L] [--split S]
+    mhar train --config CFG [--resume] [--set KEY.PATH=VALUE ...] [--quiet]
+    mhar evaluate RUN [--split test] [--checkpoint best|last]
+
+``mhar train`` also runs under ``torchrun --nproc_per_node=N -m multimodal_har.cli train ...``.
 
 Every field of an extractor's config is also a flag (``--short-side 224``, ``--fps 10``);
 flags override the YAML file, which overrides the defaults.
@@ -158,6 +162,35 @@ def _cmd_store_add(args) -> int:
     return 0
 
 
+def _cmd_train(args) -> int:
+    from .experiment import load_experiment
+    from .train import TrainingError, train
+
+    overrides = list(args.set or [])
+    if args.run_dir is not None:
+        overrides.append(f"run_dir={args.run_dir}")
+    config = load_experiment(args.config, overrides)
+    try:
+        summary = train(config, resume=args.resume, quiet=args.quiet)
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(f"{summary['status']}: best validation top-1 {summary['best_val_top1']:.4f} at epoch "
+              f"{summary['best_epoch']}; run: {summary['run_dir']}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from .evaluate import evaluate_run, format_summary
+
+    summary = evaluate_run(args.run, split=args.split, checkpoint=args.checkpoint, batch_size=args.batch_size,
+                           device=args.device, quiet=args.quiet)
+    print(format_summary(summary))
+    print(f"wrote {Path(args.run) / f'eval_{args.split}'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -198,6 +231,24 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--split")
     ap.add_argument("--attr", action="append", metavar="KEY=VALUE", help="metadata attribute (repeatable)")
     ap.set_defaults(func=_cmd_store_add)
+
+    tp = sub.add_parser("train", help="train a fused model from an experiment config (YAML)")
+    tp.add_argument("--config", required=True, type=Path, help="experiment YAML (data, model, train, seed, run_dir)")
+    tp.add_argument("--resume", action="store_true", help="continue the run from RUN_DIR/last.pt")
+    tp.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
+                    help="override a config value, e.g. --set train.epochs=5 (repeatable; values are YAML)")
+    tp.add_argument("--run-dir", help="shorthand for --set run_dir=DIR")
+    tp.add_argument("--quiet", action="store_true", help="no progress bars or console lines (train.log is kept)")
+    tp.set_defaults(func=_cmd_train)
+
+    evp = sub.add_parser("evaluate", help="evaluate a trained run: metrics, confusion matrix, per-subset logits")
+    evp.add_argument("run", type=Path, help="the run directory of `mhar train`")
+    evp.add_argument("--split", default="test")
+    evp.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    evp.add_argument("--batch-size", type=int, help="default: the run's eval batch size")
+    evp.add_argument("--device", default="auto")
+    evp.add_argument("--quiet", action="store_true", help="no progress bar")
+    evp.set_defaults(func=_cmd_evaluate)
     return parser
 
 

@@ -150,7 +150,9 @@ class STGCNBlock(nn.Module):
         temporal convolution, which then sees what its own zero padding would give."""
         NM, C, T, V = x.shape
         h = self.gcn(x.permute(0, 2, 3, 1).reshape(NM * T, V, C))  # (NM*T, V, C_out)
-        h = self.pre(h.view(NM, T, V, -1).permute(0, 3, 1, 2))  # (NM, C_out, T, V)
+        # contiguous: the permuted view has channels-last strides, which oneDNN propagates to
+        # the strided 1x1 residual convolution, whose CPU backward crashes in torch 2.14
+        h = self.pre(h.view(NM, T, V, -1).permute(0, 3, 1, 2).contiguous())  # (NM, C_out, T, V)
         if frames is not None:
             h = h * frames[:, None, :, None]
         h = self.tcn(h)
@@ -246,7 +248,7 @@ class STGCN(nn.Module):
         x = make_streams(x, self.layout, self.streams, mask)
         C = x.shape[-1]
         h = x.permute(0, 2, 3, 4, 1).reshape(B * M, V * C, T)  # (B*M, V*C, T)
-        h = self.data_bn(h).view(B * M, V, C, T).permute(0, 2, 3, 1)  # (B*M, C, T, V)
+        h = self.data_bn(h).view(B * M, V, C, T).permute(0, 2, 3, 1).contiguous()  # (B*M, C, T, V)
         m = mask.repeat_interleave(M, dim=0).to(h.dtype)  # (B*M, T)
         h = h * m[:, None, :, None]
         for block, stride in zip(self.blocks, self.strides):

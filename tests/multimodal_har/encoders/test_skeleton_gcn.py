@@ -106,3 +106,20 @@ def test_wrong_inputs_are_named():
     with pytest.raises(ValueError, match="unknown encoder 'gcn'; valid choices: .*skeleton_gcn"):
         build_encoder("gcn")
     assert "skeleton_gcn" in ENCODERS
+
+
+def test_cpu_backward_through_strided_residuals_does_not_crash():
+    """torch 2.14's oneDNN backward of a strided 1x1 convolution on channels-last strides
+    corrupts the heap (a segfault); the encoder keeps its feature maps contiguous. Run in a
+    child process so a crash fails this test instead of killing the suite."""
+    import subprocess
+    import sys
+
+    code = ("import torch\n"
+            "from multimodal_har.encoders.skeleton_gcn import STGCN\n"
+            "enc = STGCN(layout='kinect_v1_20', channels=((8, 1), (16, 2), (16, 1), (32, 2)))\n"
+            "for _ in range(3):\n"
+            "    enc(torch.randn(4, 100, 1, 20, 3)).pooled.sum().backward()\n"
+            "print('ok')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), (r.returncode, r.stderr[-2000:])

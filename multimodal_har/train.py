@@ -1,0 +1,645 @@
+"""Training: ``mhar train --config CFG [--resume]``, on one device or under ``torchrun`` (DDP).
+
+One epoch is: (stage 2) the fused model trained on every training batch with modality dropout,
+AdamW, a per-step cosine schedule after a linear warm-up, gradient clipping and bf16 autocast
+on CUDA; then validation (top-1, top-5, mean class accuracy), then checkpoints. Before it,
+an optional stage 1 trains each encoder alone on its own modality with its own linear head
+(``train.pretrain_epochs``); stage 2 then fuses, the encoders frozen or fine-tuned.
+
+Checkpoints are atomic (a temporary file in the same folder, fsync, ``os.replace``):
+``last.pt`` after every epoch (model, optimiser, schedule, scaler, epoch, the RNG states of
+python / numpy / torch / CUDA of every process, best metric, early-stop counter) and
+``best.pt`` whenever the validation top-1 improves (written before ``last.pt``, so that a
+kill between the two loses nothing). ``--resume`` continues from ``last.pt``; in
+deterministic mode the result is the same as that of an uninterrupted run, since every draw
+of an epoch (window sampling via ``dataset.set_epoch``, shuffling, modality dropout, dropout)
+follows from the RNG states saved at the end of the previous one. A killed run loses at
+most the epoch it was in.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) each process takes ``batch_size / world_size``
+samples of every global batch (a ``DistributedSampler`` through ``make_loader``); training
+sums are all-reduced and validation predictions gathered (every sample counted once), and
+only rank 0 writes checkpoints and logs. Batch norm is per process (no SyncBatchNorm: it
+does not run on CPU), so results match one process with the same global batch to within
+batch-norm statistics.
+
+Logs: ``metrics.jsonl`` (one line per epoch), ``train.log``, and TensorBoard event files
+when ``tensorboard`` is installed (``pip install tensorboard``; otherwise skipped with one
+message).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .experiment import ExperimentConfig, build_model, save_config
+from .model import MultimodalClassifier
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot go on (non-finite loss, a run directory in the way...)."""
+
+
+# -- processes ------------------------------------------------------------------------------------
+@dataclass
+class Dist:
+    """Where this process stands: ``rank`` of ``world`` (1 without torchrun) and its device."""
+
+    rank: int
+    world: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+
+def setup_dist(device: str = "auto") -> Dist:
+    """Join the process group of ``torchrun`` (NCCL on CUDA, gloo on CPU) when ``WORLD_SIZE`` > 1."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    rank, local = int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"train.device is {device!r} but CUDA is not available")
+        dev = torch.device("cuda", local if world > 1 else (dev.index or 0))
+        torch.cuda.set_device(dev)
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return Dist(rank=rank, world=world, local_rank=local, device=dev)
+
+
+def _all_reduce_sum(x: Tensor, dist: Dist) -> Tensor:
+    if dist.enabled:
+        torch.distributed.all_reduce(x)
+    return x
+
+
+def _gather(obj: Any, dist: Dist) -> list[Any]:
+    if not dist.enabled:
+        return [obj]
+    out: list[Any] = [None] * dist.world
+    torch.distributed.all_gather_object(out, obj)
+    return out
+
+
+def _barrier(dist: Dist) -> None:
+    if dist.enabled:
+        torch.distributed.barrier()
+
+
+# -- RNG, checkpoints -------------------------------------------------------------------------------
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to a temporary name in the same folder, fsync, ``os.replace``: the file
+    at ``path`` is always either the old one or the complete new one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    try:  # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint of ``mhar train`` (our own files: numpy RNG states need ``weights_only=False``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+# -- schedule, losses ----------------------------------------------------------------------------------
+def warmup_cosine(total_steps: int, warmup_steps: int, min_ratio: float = 0.0) -> Callable[[int], float]:
+    """LR multiplier of step ``s``: ``(s + 1) / warmup`` during the warm-up, then a cosine from
+    1 down to ``min_ratio`` at the last step."""
+    def f(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return f
+
+
+def modality_dropout(present: Tensor, p: float, generator: Optional[torch.Generator] = None) -> Tensor:
+    """``present (B, M)`` -> a copy where each sample with >= 2 modalities keeps, with
+    probability ``p``, a uniformly drawn non-empty proper subset of its modalities."""
+    if p <= 0:
+        return present
+    out = present.clone()
+    cpu = present.cpu()
+    hit = torch.rand(len(cpu), generator=generator) < p
+    for b in hit.nonzero(as_tuple=True)[0].tolist():
+        have = cpu[b].nonzero(as_tuple=True)[0]
+        n = len(have)
+        if n < 2:
+            continue
+        code = int(torch.randint(1, 2 ** n - 1, (1,), generator=generator))  # bits of the kept subset
+        keep = torch.tensor([(code >> k) & 1 for k in range(n)], dtype=torch.bool)
+        out[b, have.to(out.device)] = keep.to(out.device)
+    return out
+
+
+class PretrainModel(nn.Module):
+    """Stage 1: every encoder of ``model`` with its own linear head on its modality alone.
+
+    ``forward(inputs, present) -> {modality: logits (B, C)}`` (rows of samples missing the
+    modality are zeros; :func:`pretrain_loss` skips them)."""
+
+    def __init__(self, model: MultimodalClassifier) -> None:
+        super().__init__()
+        self.model = model
+        self.heads = nn.ModuleDict({m: nn.Linear(e.out_dim, model.num_classes) for m, e in model.encoders.items()})
+
+    def forward(self, inputs, present: Optional[Tensor] = None) -> dict[str, Tensor]:
+        present = self.model.presence(inputs, present)
+        encoded = self.model.encode(inputs, present)
+        return {m: self.heads[m](o.pooled) for m, o in encoded.items()}, present
+
+
+def pretrain_loss(out: tuple[dict[str, Tensor], Tensor], labels: Tensor, modalities, smoothing: float) -> Tensor:
+    """Mean cross-entropy over every (sample, modality) pair present."""
+    logits, present = out
+    total, count = None, 0
+    for i, m in enumerate(modalities):
+        if m not in logits:
+            continue
+        rows = present[:, i] & (labels >= 0)
+        if not bool(rows.any()):
+            continue
+        ce = F.cross_entropy(logits[m][rows].float(), labels[rows], reduction="sum", label_smoothing=smoothing)
+        total = ce if total is None else total + ce
+        count += int(rows.sum())
+    if total is None:  # nothing labelled: a zero that still reaches every head
+        return sum(h.sum() * 0.0 for h in logits.values())
+    return total / count
+
+
+# -- data ----------------------------------------------------------------------------------------------
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    out = dict(batch)
+    out["label"] = batch["label"].to(device, non_blocking=True)
+    out["present"] = batch["present"].to(device, non_blocking=True)
+    out["inputs"] = {m: {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in kw.items()}
+                     for m, kw in batch["inputs"].items()}
+    return out
+
+
+def eval_loader(dataset, batch_size: int, num_workers: int, dist: Dist):
+    """Samples ``rank, rank + world, ...`` in order, each sample in exactly one process."""
+    from torch.utils.data import DataLoader
+
+    indices = list(range(dist.rank, len(dataset), dist.world))
+    return DataLoader(dataset, batch_size=batch_size, sampler=indices, num_workers=num_workers,
+                      collate_fn=dataset.collate, pin_memory=dist.device.type == "cuda")
+
+
+@torch.no_grad()
+def predict(fn: Callable[[dict], Any], loader, dist: Dist, *, progress: bool = False, desc: str = "eval"):
+    """Run ``fn(batch) -> {key: (B, C) logits}`` over ``loader`` in every process; returns
+    ``(ids, labels (N,), starts (N,), {key: (N, C) float32})`` gathered in dataset order."""
+    from tqdm import tqdm
+
+    ids, labels, starts, idx, outs = [], [], [], [], {}
+    pos, sampler = 0, list(loader.sampler)
+    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False, file=sys.stderr):
+        res = fn(batch)
+        B = len(batch["ids"])
+        ids += list(batch["ids"])
+        labels.append(batch["label"].cpu().numpy())
+        starts.append(np.asarray(batch.get("start", np.zeros(B)), dtype=np.float64).reshape(-1)[:B])
+        idx += sampler[pos:pos + B]
+        pos += B
+        for k, v in res.items():
+            outs.setdefault(k, []).append(v.float().cpu().numpy())
+    local = (idx, ids, np.concatenate(labels) if labels else np.zeros(0, np.int64),
+             np.concatenate(starts) if starts else np.zeros(0),
+             {k: np.concatenate(v) for k, v in outs.items()})
+    parts = _gather(local, dist)
+    order = np.argsort(np.concatenate([np.asarray(p[0], dtype=np.int64) for p in parts]), kind="stable")
+    all_ids = [i for p in parts for i in p[1]]
+    keys = [k for p in parts for k in p[4]]
+    keys = list(dict.fromkeys(keys))
+    return ([all_ids[k] for k in order], np.concatenate([p[2] for p in parts])[order],
+            np.concatenate([p[3] for p in parts])[order],
+            {k: np.concatenate([p[4][k] for p in parts if k in p[4]])[order] for k in keys})
+
+
+# -- logging ---------------------------------------------------------------------------------------------
+class RunLog:
+    """``train.log`` + stdout (rank 0 only; nothing on the other ranks), ``metrics.jsonl``, TensorBoard."""
+
+    def __init__(self, run_dir: Path, *, enabled: bool, quiet: bool) -> None:
+        self.enabled, self.quiet, self.run_dir = enabled, quiet, run_dir
+        self.tb = None
+        if not enabled:
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is optional (pip install tensorboard)
+            self.info("tensorboard is not installed: TensorBoard logs skipped (metrics.jsonl has every "
+                      "epoch; pip install tensorboard to get them)")
+        else:
+            self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+
+    def info(self, msg: str) -> None:
+        if not self.enabled:
+            return
+        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+        with open(self.run_dir / "train.log", "a") as f:
+            f.write(line + "\n")
+        if not self.quiet:
+            print(line, flush=True)
+
+    def metrics(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.tb is not None:
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k != "epoch":
+                    self.tb.add_scalar(k, v, record["epoch"])
+            self.tb.flush()
+
+    def scalar(self, name: str, value: float, step: int) -> None:
+        if self.tb is not None:
+            self.tb.add_scalar(name, value, step)
+
+    def truncate_metrics(self, epochs_done: int) -> None:
+        """Drop the lines of epochs after the checkpoint we resume from."""
+        path = self.run_dir / "metrics.jsonl"
+        if not self.enabled or not path.is_file():
+            return
+        keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["epoch"] <= epochs_done]
+        path.write_text("".join(line + "\n" for line in keep))
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+# -- the loop --------------------------------------------------------------------------------------------
+def _unwrap(module: nn.Module) -> nn.Module:
+    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+
+
+def _make_datasets(config: ExperimentConfig):
+    from .data.dataset import StoreDataset
+
+    train_ds = StoreDataset(config.data, config.data.train_split, train=True, classes=config.classes, seed=config.seed)
+    val_ds = StoreDataset(config.data, config.data.val_split, train=False, classes=train_ds.classes, seed=config.seed)
+    if list(val_ds.classes) != list(train_ds.classes):
+        raise ValueError(f"the validation split's classes differ from the training split's: "
+                         f"{list(val_ds.classes)} vs {list(train_ds.classes)}")
+    return train_ds, val_ds
+
+
+def _check_modalities(config: ExperimentConfig, dataset) -> None:
+    model_m, data_m = list(config.model.encoders), list(dataset.modalities)
+    if set(model_m) != set(data_m):
+        raise ValueError(f"model.encoders are for modalities {model_m} but data.modalities gives {data_m}: "
+                         f"use the same names in both sections")
+
+
+class Trainer:
+    """One run; :func:`train` is the entry point."""
+
+    def __init__(self, config: ExperimentConfig, *, resume: bool = False, quiet: bool = False) -> None:
+        self.config, self.cfg = config, config.train
+        self.dist = setup_dist(self.cfg.device)
+        self.run_dir = Path(config.run_dir)
+        self.resume = resume
+        if self.cfg.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.benchmark = False
+        seed_everything(config.seed)
+        # the data first: a missing modality or mismatched classes stop the run here
+        self.train_ds, self.val_ds = _make_datasets(config)
+        _check_modalities(config, self.train_ds)
+        self.classes = list(self.train_ds.classes)
+        config.classes = self.classes
+        if self.cfg.batch_size % self.dist.world:
+            raise ValueError(f"train.batch_size ({self.cfg.batch_size}) must be divisible by the number of "
+                             f"processes ({self.dist.world})")
+        self.model = build_model(config.model, len(self.classes)).to(self.dist.device)
+        self.progress = not quiet and self.dist.main and sys.stderr.isatty()
+        if self.dist.main:
+            last = self.run_dir / "last.pt"
+            if last.exists() and not resume:
+                raise TrainingError(f"{self.run_dir} already holds a run (last.pt): continue it with --resume, or "
+                                    f"choose another run_dir")
+            if resume and not last.exists():
+                raise FileNotFoundError(f"--resume: no {last} to continue from")
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(config, self.run_dir / "config.yaml")
+        _barrier(self.dist)
+        self.log = RunLog(self.run_dir, enabled=self.dist.main, quiet=quiet)
+        self.amp = self.cfg.amp and self.dist.device.type == "cuda"
+        self.loader = self._train_loader()
+        eval_bs = (self.cfg.eval_batch_size or self.cfg.batch_size) // self.dist.world or 1
+        self.val_loader = eval_loader(self.val_ds, eval_bs, config.data.num_workers, self.dist) if len(self.val_ds) else None
+
+    def _train_loader(self):
+        from .data.dataset import make_loader
+
+        return make_loader(self.train_ds, self.cfg.batch_size // self.dist.world, shuffle=True,
+                           class_balanced=self.config.data.class_balanced, num_workers=self.config.data.num_workers,
+                           seed=self.config.seed, distributed=self.dist.enabled)
+
+    # -- stages
+    def stage_of(self, epoch: int) -> int:
+        return 1 if epoch < self.cfg.pretrain_epochs else 2
+
+    def build_stage(self, stage: int) -> None:
+        """The module to train, its optimiser, schedule and scaler for ``stage``."""
+        cfg = self.cfg
+        if stage == 1:
+            if not hasattr(self, "pretrain"):
+                self.pretrain = PretrainModel(self.model).to(self.dist.device)
+            module, epochs, lr = self.pretrain, cfg.pretrain_epochs, cfg.pretrain_lr or cfg.lr
+        else:
+            module, epochs, lr = self.model, cfg.epochs, cfg.lr
+            for p in self.model.encoders.parameters():
+                p.requires_grad_(not cfg.freeze_encoders)
+        params = [p for p in module.parameters() if p.requires_grad]
+        decay = [p for p in params if p.ndim > 1]
+        no_decay = [p for p in params if p.ndim <= 1]  # biases and norms: no weight decay
+        self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                            {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=cfg.betas)
+        steps = max(1, len(self.loader))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, warmup_cosine(epochs * steps, round(cfg.warmup_epochs * steps), cfg.min_lr_ratio))
+        self.scaler = torch.amp.GradScaler("cuda", enabled=False)  # bf16 needs no loss scaling; kept for the format
+        self.stage = stage
+        self.module = module
+        if self.dist.enabled:
+            ids = [self.dist.device.index] if self.dist.device.type == "cuda" else None
+            self.module = nn.parallel.DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)
+
+    def checkpoint(self, epoch: int) -> dict[str, Any]:
+        rngs = _gather(rng_state(), self.dist)
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "epoch": epoch,
+                 "stage": self.stage, "rng": rngs, "best_metric": self.best, "best_epoch": self.best_epoch,
+                 "bad_epochs": self.bad_epochs, "bad_batches": self.bad_batches, "classes": self.classes,
+                 "world_size": self.dist.world}
+        if hasattr(self, "pretrain"):
+            state["pretrain_heads"] = self.pretrain.heads.state_dict()
+        return state
+
+    def restore(self) -> int:
+        """Load ``last.pt``; returns the number of epochs already done."""
+        ck = load_checkpoint(self.run_dir / "last.pt")
+        if list(ck["classes"]) != self.classes:
+            raise ValueError(f"the checkpoint's classes {ck['classes']} differ from the data's {self.classes}")
+        self.model.load_state_dict(ck["model"])
+        epoch = int(ck["epoch"])
+        if "pretrain_heads" in ck:
+            if not hasattr(self, "pretrain"):
+                self.pretrain = PretrainModel(self.model).to(self.dist.device)
+            self.pretrain.heads.load_state_dict(ck["pretrain_heads"])
+        self.build_stage(self.stage_of(epoch))
+        if ck["stage"] == self.stage:  # else the saved optimiser belongs to the finished stage 1
+            self.optimizer.load_state_dict(ck["optimizer"])
+            self.scheduler.load_state_dict(ck["scheduler"])
+            self.scaler.load_state_dict(ck["scaler"])
+        self.best, self.best_epoch = ck["best_metric"], ck["best_epoch"]
+        self.bad_epochs, self.bad_batches = ck["bad_epochs"], ck["bad_batches"]
+        rngs = ck["rng"]
+        if len(rngs) == self.dist.world:
+            set_rng_state(rngs[self.dist.rank])
+        else:
+            self.log.info(f"the checkpoint was written by {len(rngs)} processes, this run has {self.dist.world}: "
+                          f"random states re-seeded (the continuation is not bit-exact)")
+            seed_everything(self.config.seed + 7919 * (epoch + 1) + self.dist.rank)
+        self.log.truncate_metrics(epoch)
+        self.log.info(f"resumed from {self.run_dir / 'last.pt'} after epoch {epoch}")
+        return epoch
+
+    # -- epochs
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        from tqdm import tqdm
+
+        cfg, dev = self.cfg, self.dist.device
+        self.module.train()
+        if self.stage == 2 and cfg.freeze_encoders:
+            self.model.encoders.eval()  # frozen: batch-norm statistics stay as pre-trained
+        if hasattr(self.train_ds, "set_epoch"):
+            self.train_ds.set_epoch(epoch)
+        if hasattr(self.loader.sampler, "set_epoch"):
+            self.loader.sampler.set_epoch(epoch)
+        sums = torch.zeros(3, dtype=torch.float64)  # loss * n, correct, n
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+        bar = tqdm(self.loader, desc=f"epoch {epoch + 1}", disable=not self.progress, leave=False, file=sys.stderr)
+        for step, batch in enumerate(bar):
+            batch = to_device(batch, dev)
+            labels = batch["label"]
+            present = batch["present"]
+            if self.stage == 2:
+                present = modality_dropout(present, cfg.modality_dropout)
+            with autocast:
+                out = self.module(batch["inputs"], present)
+            if self.stage == 1:
+                loss = pretrain_loss(out, labels, self.model.modalities, cfg.label_smoothing)
+                logits = None
+            else:
+                logits = out.logits.float()
+                loss = F.cross_entropy(logits, labels, ignore_index=-1, label_smoothing=cfg.label_smoothing)
+            finite = _all_reduce_sum(torch.tensor([float(torch.isfinite(loss))], device=dev), self.dist)
+            if int(finite.item()) != self.dist.world:  # every process skips or none does
+                self._bad_batch(epoch, step, batch, loss)
+                continue
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if cfg.grad_clip > 0:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], cfg.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            n = int((labels >= 0).sum())
+            sums[0] += float(loss.detach()) * n
+            sums[2] += n
+            if logits is not None:
+                sums[1] += float((logits.argmax(1) == labels).sum())
+            self.global_step += 1
+            if self.dist.main and self.global_step % max(1, cfg.log_every) == 0:
+                self.log.scalar("train/loss_step", float(loss.detach()), self.global_step)
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+        sums = _all_reduce_sum(sums.to(dev), self.dist).cpu()
+        n = max(1.0, float(sums[2]))
+        res = {"train_loss": float(sums[0]) / n, "lr": self.optimizer.param_groups[0]["lr"]}
+        if self.stage == 2:
+            res["train_top1"] = float(sums[1]) / n
+        return res
+
+    def _bad_batch(self, epoch: int, step: int, batch, loss: Tensor) -> None:
+        self.bad_batches += 1
+        self.optimizer.zero_grad(set_to_none=True)
+        ids = list(batch["ids"])
+        msg = (f"non-finite loss ({float(loss.detach())}) at epoch {epoch + 1}, step {step + 1} (rank "
+               f"{self.dist.rank}); samples of the batch: {ids[:16]}{' ...' if len(ids) > 16 else ''}")
+        if self.bad_batches > self.cfg.max_bad_batches:
+            raise TrainingError(f"{msg}. Check these samples' inputs, lower train.lr, or allow skipping with "
+                                f"train.max_bad_batches (now {self.cfg.max_bad_batches})")
+        self.log.info(f"skipped: {msg} ({self.bad_batches}/{self.cfg.max_bad_batches} allowed)")
+
+    def validate(self) -> dict[str, float]:
+        from .evaluate import classification_metrics
+
+        if self.val_loader is None:
+            return {}
+        self.model.eval()
+        dev = self.dist.device
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+
+        def fn(batch):
+            batch = to_device(batch, dev)
+            with autocast:
+                if self.stage == 1:
+                    logits, _ = self.pretrain(batch["inputs"], batch["present"])
+                    return logits
+                return {"fused": self.model(batch["inputs"], batch["present"]).logits}
+
+        from .evaluate import per_video
+
+        ids, labels, _, outs = predict(fn, self.val_loader, self.dist, progress=self.progress, desc="val")
+        _, labels, outs = per_video(ids, labels, outs)
+        C = len(self.classes)
+        if self.stage == 1:
+            return {f"val_top1_{m}": classification_metrics(v, labels, C)["top1"] for m, v in outs.items()}
+        met = classification_metrics(outs["fused"], labels, C)
+        return {"val_top1": met["top1"], "val_top5": met["top5"], "val_mean_class_acc": met["mean_class_accuracy"],
+                "val_loss": met["loss"]}
+
+    def fit(self, *, stop_after: Optional[int] = None) -> dict[str, Any]:
+        cfg = self.cfg
+        total = cfg.pretrain_epochs + cfg.epochs
+        self.best, self.best_epoch, self.bad_epochs, self.bad_batches = -1.0, 0, 0, 0
+        start = 0
+        if self.resume:
+            start = self.restore()
+        else:
+            self.build_stage(self.stage_of(0))
+            # each process its own stream of draws (modality dropout, dropout); the model's
+            # initial weights were drawn before, from the common seed
+            seed_everything(self.config.seed + 1000003 * self.dist.rank)
+        self.global_step = start * len(self.loader)
+        self.log.info(f"{len(self.train_ds)} training / {len(self.val_ds)} validation samples, {len(self.classes)} "
+                      f"classes, modalities {list(self.model.modalities)}, {self.dist.world} process(es) on "
+                      f"{self.dist.device.type}, epochs {start + 1}..{total}")
+        stopped = "completed"
+        for epoch in range(start, total):
+            if self.stage_of(epoch) != self.stage:
+                self.build_stage(self.stage_of(epoch))
+                self.log.info(f"stage 2: fusion ({'frozen' if cfg.freeze_encoders else 'fine-tuned'} encoders)")
+            t0 = time.time()
+            record = {"epoch": epoch + 1, "stage": self.stage, **self.train_epoch(epoch), **self.validate()}
+            record["time_s"] = round(time.time() - t0, 3)
+            record["skipped_batches"] = self.bad_batches
+            improved = self.stage == 2 and record.get("val_top1", -1.0) > self.best
+            if self.stage == 2 and self.val_loader is None:
+                improved = True  # nothing to validate on: the latest is the best
+            if improved:
+                self.best, self.best_epoch, self.bad_epochs = record.get("val_top1", -1.0), epoch + 1, 0
+            elif self.stage == 2:
+                self.bad_epochs += 1
+            record["best_val_top1"] = self.best
+            self.log.metrics(record)
+            state = self.checkpoint(epoch + 1)
+            if self.dist.main:
+                if improved:
+                    atomic_save({"model": state["model"], "epoch": epoch + 1, "classes": self.classes,
+                                 "metrics": record}, self.run_dir / "best.pt")
+                atomic_save(state, self.run_dir / "last.pt")
+            _barrier(self.dist)
+            self.log.info(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+            if cfg.early_stop_patience and self.bad_epochs >= cfg.early_stop_patience:
+                stopped = f"early stop: no better validation top-1 for {self.bad_epochs} epochs"
+                self.log.info(stopped)
+                break
+            if stop_after is not None and epoch + 1 >= stop_after:
+                stopped = f"stopped after epoch {epoch + 1} (stop_after)"
+                break
+        self.log.close()
+        return {"run_dir": str(self.run_dir), "best_val_top1": self.best, "best_epoch": self.best_epoch,
+                "epochs_done": epoch + 1 if total > start else start, "status": stopped}
+
+
+def train(config: ExperimentConfig, *, resume: bool = False, quiet: bool = False,
+          stop_after: Optional[int] = None) -> dict[str, Any]:
+    """Train ``config`` (see the module docstring); returns a summary dict.
+
+    Args:
+        resume: continue from ``RUN/last.pt``.
+        quiet: no progress bars or console lines (``train.log`` is still written).
+        stop_after: stop after this many epochs in total, as a killed run would (for tests and
+            time-limited jobs; ``--resume`` continues).
+    """
+    owns_group = int(os.environ.get("WORLD_SIZE", 1)) > 1 and not torch.distributed.is_initialized()
+    try:
+        trainer = Trainer(config, resume=resume, quiet=quiet)
+        try:
+            return trainer.fit(stop_after=stop_after)
+        finally:
+            trainer.log.close()
+    finally:
+        if owns_group and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()

@@ -1,0 +1,83 @@
+"""Experiment configs: YAML -> dataclasses (unknown keys rejected by name), overrides, the model built."""
+
+import pytest
+import yaml
+
+from multimodal_har.experiment import (EncoderSpec, ExperimentConfig, ModelConfig, TrainConfig, apply_overrides,
+                                       build_model, experiment_from_dict, load_experiment, save_config)
+from multimodal_har.model import MultimodalClassifier
+from tests.conftest import ROOT
+from tests.multimodal_har.training_data import tiny_config
+
+CONFIGS = ROOT / "configs"
+
+
+def test_example_configs_load_and_build():
+    msr = load_experiment(CONFIGS / "msr_action3d_skeleton_fusion.yaml")
+    assert isinstance(msr, ExperimentConfig) and list(msr.model.encoders) == ["joint", "bone", "motion"]
+    assert isinstance(msr.model.encoders["bone"], EncoderSpec) and msr.train.modality_dropout == 0.2
+    assert msr.data.modalities["bone"].stream == "bone"
+    model = build_model(msr.model, 20)
+    assert isinstance(model, MultimodalClassifier) and model.modalities == ("joint", "bone", "motion")
+    assert model.head is None and model.fusion.num_classes == 20  # late fusion got num_classes
+    video = load_experiment(CONFIGS / "video_4modality.yaml")
+    assert list(video.model.encoders) == ["rgb", "flow", "pose", "audio"]
+    assert video.model.fusion.name == "cross_attention" and video.data.window == 4.0
+
+
+def test_unknown_keys_are_rejected_with_their_path(tmp_path):
+    cfg = tiny_config("store", tmp_path)
+    cfg["train"]["lr_max"] = 1
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['lr_max'\] in train for TrainConfig"):
+        experiment_from_dict(cfg)
+    cfg = tiny_config("store", tmp_path)
+    cfg["model"]["encoders"]["joint"]["kwarg"] = {}
+    with pytest.raises(ValueError, match=r"\['kwarg'\] in model.encoders.joint for EncoderSpec"):
+        experiment_from_dict(cfg)
+    cfg = tiny_config("store", tmp_path)
+    cfg["data"]["modalities"]["joint"]["strem"] = "joint"
+    with pytest.raises(ValueError, match=r"\['strem'\] in data.modalities.joint"):
+        experiment_from_dict(cfg)
+    cfg = tiny_config("store", tmp_path)
+    cfg["extra"] = 1
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ValueError, match=r"c.yaml: unknown key\(s\) \['extra'\] for ExperimentConfig"):
+        load_experiment(path)
+    with pytest.raises(ValueError, match="needs a 'model' section"):
+        experiment_from_dict({"data": cfg["data"]})
+
+
+def test_overrides_and_value_checks(tmp_path):
+    cfg = tiny_config("store", tmp_path)
+    apply_overrides(cfg, ["train.epochs=7", "model.fusion.kwargs.mode=gate", "train.betas=[0.8, 0.9]"])
+    exp = experiment_from_dict(cfg)
+    assert exp.train.epochs == 7 and exp.model.fusion.kwargs == {"mode": "gate"} and exp.train.betas == (0.8, 0.9)
+    with pytest.raises(ValueError, match="expected KEY.PATH=VALUE"):
+        apply_overrides(cfg, ["train.epochs"])
+    with pytest.raises(ValueError, match="train.modality_dropout must be in \\[0, 1\\], got 2"):
+        TrainConfig(modality_dropout=2)
+    with pytest.raises(ValueError, match="train.epochs must be >= 1"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="model.encoders must be a non-empty mapping"):
+        ModelConfig(encoders={})
+
+
+def test_resolved_config_round_trips(tmp_path):
+    exp = experiment_from_dict(tiny_config("store", tmp_path / "run"))
+    exp.classes = ["a", "b"]
+    path = save_config(exp, tmp_path / "config.yaml")
+    again = load_experiment(path)
+    assert again == exp and again.classes == ["a", "b"]
+    assert "lr: 0.01" in path.read_text() and "warmup_epochs" in path.read_text()  # defaults filled in
+
+
+def test_build_model_errors_name_the_component(tmp_path):
+    cfg = experiment_from_dict(tiny_config("store", tmp_path))
+    cfg.model.encoders["bone"].kwargs["chanels"] = [[8, 1]]
+    with pytest.raises(ValueError, match="model.encoders.bone \\(skeleton_gcn\\): .*chanels"):
+        build_model(cfg.model, 4)
+    cfg = experiment_from_dict(tiny_config("store", tmp_path))
+    cfg.model.fusion.name = "nope"
+    with pytest.raises(ValueError, match="unknown fusion method 'nope'; valid choices"):
+        build_model(cfg.model, 4)
