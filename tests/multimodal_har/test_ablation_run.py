@@ -1,0 +1,289 @@
+"""`mhar ablate`: the report of a tiny real run (MSR Action3D skeletons, three streams fused by
+cross-modal attention), retraining per subset, known Shapley values through the run-level
+path, attention maps of a pose-driven encoder, and the errors."""
+
+import csv
+import json
+import os
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from multimodal_har.ablation_run import (_display_frames, attention_figures, corrupt_input, corruption_targets,
+                                         run_ablation, subset_logits_of_run)
+from multimodal_har.cli import main
+from multimodal_har.experiment import experiment_from_dict, load_run_config
+from multimodal_har.train import load_checkpoint, train
+from tests.multimodal_har.training_data import make_msr_store, tiny_config
+
+PNG = b"\x89PNG\r\n\x1a\n"
+SUBSETS = ["joint", "bone", "motion", "joint+bone", "joint+motion", "bone+motion", "joint+bone+motion"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: these models are tiny, and on a 2-core machine shared with other
+    jobs OpenMP's spinning threads make them 10-20x slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return make_msr_store(tmp_path_factory.mktemp("msr"))
+
+
+@pytest.fixture(scope="module")
+def run(store, tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "xattn"
+    cfg = tiny_config(store, run, fusion="cross_attention", epochs=10, lr=0.001, modality_dropout=0.0)
+    cfg["model"]["fusion"]["kwargs"] = {"width": 16, "heads": 2, "self_layers": 0, "dropout": 0.0}
+    train(experiment_from_dict(cfg), quiet=True)
+    return run
+
+
+def rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def tie_aware_accuracy(logits, labels):
+    top = logits == logits.max(axis=1, keepdims=True)
+    return float((top[np.arange(len(labels)), labels] / top.sum(axis=1)).mean())
+
+
+def test_report_of_a_real_run(run):
+    res = run_ablation(run, checkpoint="last", n_resamples=200, strengths=(0, 0.5, 1), quiet=True)
+    out = run / "ablation_test"
+    assert res.out_dir == out and not [p for p in run.iterdir() if p.name.startswith(".ablation")]
+    for name in ["ablation.json", "subsets.csv", "shapley.csv", "interactions.csv", "per_class.csv", "dropout.csv",
+                 "corruption.csv"]:
+        assert (out / name).stat().st_size > 0, name
+    figures = ["shapley", "subset_lattice", "per_class", "interactions", "robustness", "confusion",
+               *[f"attention_cross_{q}_{k}" for q in ("joint", "bone", "motion") for k in ("joint", "bone", "motion")
+                 if q != k]]
+    for name in figures:
+        assert (out / f"{name}.png").read_bytes()[:8] == PNG, name
+    assert set(res.files.values()) == set(out.iterdir())
+    report = json.loads((out / "ablation.json").read_text())
+    assert sorted(report["files"]) == sorted(p.name for p in out.iterdir())
+    assert report["run"]["checkpoint"] == "last" and report["run"]["epoch"] == 10
+    # the subset table is the accuracy of each subset's logits in logits.npz (chance for the empty set)
+    z = np.load(run / "eval_test" / "logits.npz")
+    table = {r["subset"]: r for r in rows(out / "subsets.csv")}
+    assert list(table) == ["(none)", *[SUBSETS[i] for i in (0, 1, 3, 2, 4, 5, 6)]]  # bitmask order
+    assert float(table["(none)"]["top1"]) == pytest.approx(0.25)
+    for key in SUBSETS:
+        acc = tie_aware_accuracy(z[key], z["labels"])
+        assert float(table[key]["top1"]) == pytest.approx(acc) and float(table[key]["value"]) == pytest.approx(acc)
+    # efficiency: the Shapley values share out v(all) - v(empty), in the result and in the files
+    r = res.result
+    assert r.shapley.sum() == pytest.approx(r.value[-1] - r.value[0], abs=1e-12)
+    phi = {row["modality"]: float(row["shapley"]) for row in rows(out / "shapley.csv")}
+    assert sum(phi.values()) == pytest.approx(float(table["joint+bone+motion"]["top1"]) - 0.25, abs=1e-9)
+    assert all(m["shapley_lo"] <= m["shapley_hi"] for m in report["modality"])
+    # robustness: one curve per pose stream and one for all three; strength 0 is the clean accuracy
+    curves = {}
+    for row in report["corruption"]:
+        curves.setdefault(row["corruption"], {})[row["strength"]] = row["accuracy"]
+    assert set(curves) == {"pose_noise: joint", "pose_noise: bone", "pose_noise: motion", "pose_noise: all 3"}
+    for c in curves.values():
+        assert sorted(c) == [0.0, 0.5, 1.0] and c[0.0] == pytest.approx(r.top1[-1], abs=1e-12)
+    assert [d["kept"] for d in report["dropout"]] == [3, 2, 1, 0]
+    assert report["attention"]["sample"] in z["ids"].tolist() and len(report["attention"]["cross"]) == 6
+    # again without robustness: the folder is replaced as a whole, the logits reused (not re-evaluated)
+    stamp = (run / "eval_test" / "logits.npz").stat().st_mtime_ns
+    res2 = run_ablation(run, checkpoint="last", robustness=False, n_resamples=0, quiet=True)
+    assert (run / "eval_test" / "logits.npz").stat().st_mtime_ns == stamp
+    assert not (out / "corruption.csv").exists() and any("skipped" in n for n in res2.notes)
+    assert np.allclose(res2.result.shapley, r.shapley) and np.isnan(res2.result.shapley_ci).all()
+
+
+def test_stale_logits_are_recomputed(run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("ablation_*", "retrain"))
+    subset_logits_of_run(copy, quiet=True)
+    logits = copy / "eval_test" / "logits.npz"
+    stamp = logits.stat().st_mtime_ns
+    subset_logits_of_run(copy, quiet=True)
+    assert logits.stat().st_mtime_ns == stamp  # current: reused
+    ck = copy / "best.pt"
+    os.utime(ck, ns=(stamp + 10**9, stamp + 10**9))  # the checkpoint is newer than the logits
+    subset_logits_of_run(copy, quiet=True)
+    assert logits.stat().st_mtime_ns > stamp
+    meta = json.loads((copy / "eval_test" / "metrics.json").read_text())
+    assert meta["checkpoint"] == "best"
+    subset_logits_of_run(copy, checkpoint="last", quiet=True)  # another checkpoint: re-evaluated for it
+    assert json.loads((copy / "eval_test" / "metrics.json").read_text())["checkpoint"] == "last"
+
+
+def test_cli_prints_the_table(run, tmp_path, capsys):
+    out = tmp_path / "abl"
+    assert main(["ablate", str(run), "--no-robustness", "--resamples", "50", "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    for word in ["Shapley", "LOO", "95% CI", "joint+bone+motion", "sum of Shapley values", str(out)]:
+        assert word in text, word
+    assert (out / "ablation.json").is_file() and (out / "shapley.png").is_file()
+
+
+def test_a_run_without_checkpoint_is_a_clear_error(run, tmp_path, capsys):
+    empty = tmp_path / "untrained"
+    empty.mkdir()
+    shutil.copy(run / "config.yaml", empty / "config.yaml")
+    with pytest.raises(FileNotFoundError, match=r"has no checkpoint best.pt .*train the run first"):
+        run_ablation(empty, quiet=True)
+    assert main(["ablate", str(empty), "--quiet"]) == 2
+    assert "error:" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match="not a run directory"):
+        run_ablation(tmp_path / "nothing", quiet=True)
+    assert not (empty / "ablation_test").exists()
+    with pytest.raises(ValueError, match="is not a report of mhar ablate .*choose a new or empty folder"):
+        run_ablation(run, out_dir=run, quiet=True)  # never replaces a folder that is not a report
+    assert (run / "config.yaml").is_file()
+
+
+def test_retrain_per_subset(store, tmp_path):
+    run = tmp_path / "late"
+    cfg = tiny_config(store, run, streams=("joint", "bone"), epochs=2)
+    cfg["model"]["fusion"]["kwargs"] = {"mode": "fixed", "weights": {"joint": 1.0, "bone": 1.5}}
+    train(experiment_from_dict(cfg), quiet=True)
+    res = run_ablation(run, retrain=True, robustness=False, n_resamples=0, quiet=True)
+    got = {r["subset"]: r for r in res.retrained}
+    assert list(got) == ["joint", "bone", "joint+bone"]
+    assert got["joint+bone"]["run_dir"] == str(run)  # the full set is the run itself
+    assert got["joint+bone"]["retrained_top1"] == pytest.approx(got["joint+bone"]["missing_modality_top1"])
+    for key in ("joint", "bone"):
+        sub = run / "retrain" / key
+        assert got[key]["run_dir"] == str(sub)
+        sc = load_run_config(sub)  # same seed and budget, only this modality
+        assert list(sc.model.encoders) == [key] and list(sc.data.modalities) == [key]
+        assert sc.model.fusion.kwargs["weights"] == {key: cfg["model"]["fusion"]["kwargs"]["weights"][key]}
+        assert (sc.seed, sc.train.epochs, sc.classes) == (0, 2, load_run_config(run).classes)
+        z = np.load(sub / "eval_test" / "logits.npz")
+        assert list(z["modalities"]) == [key]
+        assert got[key]["retrained_top1"] == pytest.approx(tie_aware_accuracy(z[key], z["labels"]))
+        assert got[key]["missing_modality_top1"] == pytest.approx(res.result.top1[res.result.keys.index(key)])
+    report = json.loads((run / "ablation_test" / "ablation.json").read_text())
+    rt = report["retrained"]
+    assert [r["subset"] for r in rt["subsets"]] == ["joint", "bone", "joint+bone"]
+    assert sum(rt["shapley"].values()) == pytest.approx(got["joint+bone"]["retrained_top1"] - rt["empty"])
+    assert len(rows(run / "ablation_test" / "retrained.csv")) == 3
+    assert (run / "ablation_test" / "retrained.png").read_bytes()[:8] == PNG
+    # a second ablation reuses the retrained runs
+    stamp = (run / "retrain" / "joint" / "last.pt").stat().st_mtime_ns
+    run_ablation(run, retrain=True, robustness=False, n_resamples=0, quiet=True)
+    assert (run / "retrain" / "joint" / "last.pt").stat().st_mtime_ns == stamp
+
+
+def test_known_shapley_values_through_the_run(run, tmp_path):
+    """Crafted logits whose subset accuracies are a known game: v(S) = 1/4 + 0.3 [joint] +
+    0.2 [bone] + 0.1 [motion] + 0.1 [joint and motion] (an additive game plus one synergy)."""
+    known = tmp_path / "known"
+    known.mkdir()
+    shutil.copy(run / "config.yaml", known)
+    shutil.copy(run / "best.pt", known)  # a fresh mtime, older than the logits below
+    ck = load_checkpoint(known / "best.pt")
+    mods, classes, N = ["joint", "bone", "motion"], list(ck["classes"]), 400
+    labels = np.arange(N) % 4
+    logits = {}
+    for s in range(1, 8):
+        has = [bool(s >> i & 1) for i in range(3)]
+        v = 0.25 + 0.3 * has[0] + 0.2 * has[1] + 0.1 * has[2] + 0.1 * (has[0] and has[2])
+        right = np.arange(N) < round(v * N)
+        pred = np.where(right, labels, (labels + 1) % 4)
+        logits["+".join(m for m, h in zip(mods, has) if h)] = np.eye(4, dtype=np.float32)[pred]
+    ev = known / "eval_test"
+    ev.mkdir()
+    (ev / "metrics.json").write_text(json.dumps({"checkpoint": "best", "epoch": ck["epoch"], "modalities": mods}))
+    np.savez(ev / "logits.npz", ids=np.array([f"s{i}" for i in range(N)]), labels=labels,
+             classes=np.array(classes), modalities=np.array(mods), **logits)
+    res = run_ablation(known, robustness=False, n_resamples=100, quiet=True)
+    r = res.result
+    np.testing.assert_allclose(r.shapley, [0.35, 0.2, 0.15], atol=1e-12)
+    np.testing.assert_allclose(r.loo, [0.95 - 0.55, 0.95 - 0.75, 0.95 - 0.75], atol=1e-12)
+    assert r.interactions[0, 2] == pytest.approx(0.1) and r.interactions[0, 1] == pytest.approx(0, abs=1e-12)
+    assert r.n_samples == N  # the crafted logits were used, not re-evaluated
+    phi = {row["modality"]: float(row["shapley"]) for row in rows(res.out_dir / "shapley.csv")}
+    assert phi == pytest.approx({"joint": 0.35, "bone": 0.2, "motion": 0.15})
+
+
+# ------------------------------------------------------------------------------- attention, corruptions
+class TinyVideo(nn.Module):
+    """``feature_map``: ``(B, 3, T, H, W) -> (B, 8, T/2, H/2, W/2)``."""
+
+    feature_dim = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(3, 8, (1, 3, 3), stride=2, padding=(0, 1, 1))
+
+    def feature_map(self, x):
+        return torch.relu(self.conv(x))
+
+
+def test_attention_maps_of_a_pose_driven_encoder(tmp_path):
+    from fusion import build_fusion
+    from multimodal_har.encoders import build_encoder
+    from multimodal_har.encoders.pose_attention import PoseDrivenAttention
+    from multimodal_har.encoders.pose_lstm import PoseLSTM
+    from multimodal_har.model import MultimodalClassifier
+
+    torch.manual_seed(0)
+    pose = PoseLSTM(layout="kinect_v1_20", hidden=8, layers=1)
+    encoders = {"video": PoseDrivenAttention(video=TinyVideo(), pose=pose, feature_size=(4, 4, 4), attention_hidden=8),
+                "joint": build_encoder("skeleton_gcn", layout="kinect_v1_20", channels=[[8, 1]])}
+    dims = {m: e.out_dim for m, e in encoders.items()}
+    fusion = build_fusion("cross_attention", dims=dims, width=16, heads=2)
+    model = MultimodalClassifier(encoders=encoders, fusion=fusion, num_classes=3).eval()
+    vmask = torch.tensor([[True] * 6 + [False] * 2, [True] * 8])
+    batch = {"ids": ["a", "b"], "present": torch.ones(2, 2, dtype=torch.bool),
+             "inputs": {"video": {"video": torch.rand(2, 3, 8, 8, 8), "pose": torch.randn(2, 10, 1, 20, 3),
+                                  "video_mask": vmask},
+                        "joint": {"x": torch.randn(2, 10, 1, 20, 3), "mask": torch.ones(2, 10, dtype=torch.bool)}}}
+    files, info, notes = attention_figures(model, batch, tmp_path)
+    assert set(files) == {"attention_temporal_video.png", "attention_spatial_video.png",
+                          "attention_cross_video_joint.png", "attention_cross_joint_video.png"} and not notes
+    for p in files.values():
+        assert p.read_bytes()[:8] == PNG
+    temporal = next(e for e in info["encoder"] if e["kind"] == "temporal")
+    assert info["sample"] == "a" and len(temporal["weights"]) == 3  # 6 valid frames -> 3 feature steps
+    assert sum(temporal["weights"]) == pytest.approx(1.0)
+    late = MultimodalClassifier(encoders={"joint": encoders["joint"]},
+                                fusion=build_fusion("late", dims={"joint": dims["joint"]}, num_classes=3),
+                                num_classes=3)
+    files, _, notes = attention_figures(late, {"ids": ["a", "b"], "present": torch.ones(2, 1, dtype=torch.bool),
+                                               "inputs": {"joint": batch["inputs"]["joint"]}}, tmp_path)
+    assert not files and "no cross-modal attention" in notes[0]
+
+
+def test_display_frames_undo_the_normalisation():
+    mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
+    img = torch.rand(4, 3, 5, 6)  # (K, 3, H, W) in [0, 1]
+    norm = (img - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+    f = _display_frames(norm, torch.tensor([True, True, True, False]), mean, std)
+    np.testing.assert_allclose(f, img[:3].permute(0, 2, 3, 1).numpy(), atol=1e-6)
+    clip = _display_frames(norm.permute(1, 0, 2, 3), None, mean, std)  # (3, T, H, W)
+    assert clip.shape == (4, 5, 6, 3)
+    assert _display_frames(torch.rand(4, 10, 5, 6), None, None, None) is None  # flow stacks: not drawn
+
+
+def test_corrupt_one_kwarg_of_a_multi_input_encoder():
+    rgb, flow = torch.rand(2, 4, 3, 5, 5), torch.rand(2, 4, 10, 5, 5)
+    mask = torch.ones(2, 4, dtype=torch.bool)
+    batch = {"inputs": {"two": {"rgb": rgb, "rgb_mask": mask, "flow": flow, "flow_mask": mask}}}
+    out = corrupt_input(batch, "two", "rgb", "frozen_frames", 1.0)
+    assert torch.equal(out["inputs"]["two"]["rgb"], rgb[:, :1].expand_as(rgb))
+    assert out["inputs"]["two"]["flow"] is flow and batch["inputs"]["two"]["rgb"] is rgb
+    with pytest.raises(ValueError, match="no input 'two' with kwarg 'audio'"):
+        corrupt_input(batch, "two", "audio", "audio_silence", 0.5)
+    stream = lambda name, kind, kwarg="x": SimpleNamespace(name=name, kind=kind, input=name,  # noqa: E731
+                                                           cfg=SimpleNamespace(kwarg=kwarg))
+    ds = SimpleNamespace(streams=[stream("rgb", "rgb"), stream("audio", "audio"), stream("imu", "signal")])
+    assert corruption_targets(ds) == {"frozen_frames: rgb": [("frozen_frames", "rgb", "x")],
+                                      "audio_silence: audio": [("audio_silence", "audio", "x")]}
