@@ -77,6 +77,20 @@ def _check_video_protocol(m: nn.Module, role: str) -> None:
         raise ValueError(f"{role} must expose {VIDEO_PROTOCOL}; {type(m).__name__} lacks {', '.join(lacks)}")
 
 
+def _one_clip(x: Tensor, mask: Optional[Tensor], role: str) -> tuple[Tensor, Optional[Tensor]]:
+    """``(B, 1, C, T, H, W)`` (one dataset segment) -> ``(B, C, T, H, W)``, and a ``(B, 1)``
+    segment mask -> ``(B, T)`` frame mask; a 5-D clip passes through unchanged."""
+    if x.ndim != 6:
+        return x, mask
+    if x.shape[1] != 1:
+        raise ValueError(f"{role}: the attention reads one clip per sample; got {x.shape[1]} segments "
+                         f"in {tuple(x.shape)} (configure the modality with segments: 1)")
+    x = x[:, 0]  # (B, C, T, H, W)
+    if mask is not None and mask.shape == (x.shape[0], 1):
+        mask = mask.expand(-1, x.shape[2])  # (B, T): every frame of a valid segment
+    return x, mask
+
+
 def _head(in_dim: int, hidden: int, out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.Tanh(), nn.Linear(hidden, out))
 
@@ -205,7 +219,9 @@ class PoseDrivenAttention(nn.Module):
                 pose_mask: Optional[Tensor] = None, *, flow: Optional[Tensor] = None) -> EncoderOutput:
         """
         Args:
-            video: ``(B, C, T, H, W)`` clip for the video backbone.
+            video: ``(B, C, T, H, W)`` clip for the video backbone, or ``(B, 1, C, T, H, W)``
+                (one segment, as the store dataset gives 3D clips; its ``(B, 1)`` segment mask
+                then marks all of a valid segment's frames).
             pose: ``(B, T_p, M, V, C)`` poses (``driver="pose"``); ``T_p`` need not be ``T``:
                 the pose encoder summarises the whole sequence in one vector, as in the paper.
             video_mask: ``(B, T)`` bool, True for real frames (default: all).
@@ -221,6 +237,9 @@ class PoseDrivenAttention(nn.Module):
             ``sum_i (1 - beta_bi)^2`` over valid steps) and ``attention_loss`` =
             ``lambda1 * spatial_loss + lambda2 * temporal_loss``.
         """
+        video, video_mask = _one_clip(video, video_mask, "video")
+        if flow is not None:
+            flow, _ = _one_clip(flow, None, "flow")
         f = self._feature_map(self.video, video, "video")  # (B, D, t, h, w)
         B, D, t, h, w = f.shape
         if self.feature_size is not None and (t, h, w) != self.feature_size:

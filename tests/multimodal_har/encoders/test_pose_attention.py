@@ -233,3 +233,18 @@ def test_wrong_inputs_are_named():
         f(video)
     with pytest.raises(ValueError, match=r"flow feature map's \(t, h, w\) = \(4, 2, 2\) must match the video's \(4, 4, 4\)"):
         f(video, flow=torch.randn(2, 2, 8, 4, 4))
+
+
+def test_one_segment_clips_from_the_store_dataset():
+    """The dataset gives 3D clips as (B, K, C, T, H, W) with a (B, K) mask: K = 1 is read as the
+    clip, and a masked-out segment gives the same zeros as an all-masked clip."""
+    torch.manual_seed(0)
+    enc = model().eval()
+    video, pose = inputs()
+    with torch.no_grad():
+        ref = enc(video, pose)
+        got = enc(video[:, None], pose, torch.tensor([[True], [False]]))
+    torch.testing.assert_close(got.pooled[0], ref.pooled[0])
+    assert (got.pooled[1] == 0).all() and not got.mask[1].any()
+    with pytest.raises(ValueError, match="one clip per sample; got 2 segments"):
+        enc(torch.randn(2, 2, 3, 8, 8, 8), pose)
