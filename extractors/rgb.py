@@ -18,7 +18,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from multimodal_har.data.store import Appender, attr_value
+from multimodal_har.data.store import Appender, attr_value, decode_jpeg_bytes, read_rows
 from multimodal_har.data.video import VideoError, VideoInfo
 
 from .base import Extractor, FrameSampling
@@ -57,11 +57,8 @@ def encode_jpeg(image: np.ndarray, quality: int) -> np.ndarray:
 
 
 def decode_jpeg(data: np.ndarray | bytes) -> np.ndarray:
-    """JPEG bytes -> ``(H, W, 3)`` uint8 RGB."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(bytes(data))) as im:
-        return np.asarray(im.convert("RGB"))
+    """JPEG bytes -> ``(H, W, 3)`` uint8 RGB (:func:`~multimodal_har.data.store.decode_jpeg_bytes`)."""
+    return decode_jpeg_bytes(data, gray=False)
 
 
 class RGBExtractor(Extractor):
@@ -115,8 +112,8 @@ def read_rgb(f: Any, indices: Optional[Sequence[int]] = None) -> np.ndarray:
     Only the requested frames are read and decoded.
     """
     ds = f["frames"]
-    idx = range(ds.shape[0]) if indices is None else indices
-    fmt = attr_value(f.attrs["format"])
-    if fmt == "jpeg":
-        return np.stack([decode_jpeg(ds[int(i)]) for i in idx])
-    return np.stack([ds[int(i)] for i in idx])
+    idx = np.arange(ds.shape[0]) if indices is None else indices
+    rows = read_rows(ds, idx)  # one HDF5 read for all of them
+    if attr_value(f.attrs["format"]) == "jpeg":
+        return np.stack([decode_jpeg(r) for r in rows])
+    return np.asarray(rows)

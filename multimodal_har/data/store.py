@@ -289,6 +289,46 @@ class Appender:
         self.rows = []
 
 
+def read_rows(ds: Any, indices: Any) -> np.ndarray:
+    """Rows ``indices`` (any order, repeats allowed) of an HDF5 dataset, in one read.
+
+    One h5py call per row costs ~0.1 ms, more than decoding a small JPEG; h5py's fancy
+    indexing needs increasing, distinct indices, so they are sorted and deduplicated, read
+    together (as one contiguous slice when it is at most 4x the rows needed) and put back in
+    the order asked.
+    """
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if idx.size == 0:
+        return ds[0:0]
+    uniq, inv = np.unique(idx, return_inverse=True)
+    lo, hi = int(uniq[0]), int(uniq[-1]) + 1
+    rows = ds[lo:hi][uniq - lo] if hi - lo <= 4 * len(uniq) else ds[uniq]
+    return rows[inv]
+
+
+def decode_jpeg_bytes(data: Any, *, gray: bool) -> np.ndarray:
+    """JPEG bytes (``bytes`` or a uint8 array) -> ``(H, W)`` uint8 (``gray``) or ``(H, W, 3)`` RGB.
+
+    OpenCV when it is installed (4-5x faster than PIL on small frames: no file object, no
+    mode conversion; both use libjpeg-turbo, and the pixels agreed exactly on the stored
+    frames of the shared videos), else PIL. Undecodable data raises ``OSError``.
+    """
+    buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray)) else np.asarray(data, np.uint8)
+    try:
+        import cv2
+    except ImportError:
+        import io
+
+        from PIL import Image
+
+        with Image.open(io.BytesIO(buf.tobytes())) as im:
+            return np.asarray(im.convert("L" if gray else "RGB"))
+    im = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+    if im is None:
+        raise OSError(f"cannot decode {len(buf)} bytes as a JPEG image")
+    return im if gray else cv2.cvtColor(im, cv2.COLOR_BGR2RGB)
+
+
 def attr_value(v: Any) -> Any:
     """An HDF5 attribute as a plain Python value (bytes decoded, numpy scalars unwrapped)."""
     if isinstance(v, bytes):

@@ -18,7 +18,6 @@ float32 flow; the results are in ``benchmarks/README.md``.
 
 from __future__ import annotations
 
-import io
 import os
 import warnings
 import zlib
@@ -29,7 +28,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from multimodal_har.data.store import append_rows, attr_value
+from multimodal_har.data.store import append_rows, attr_value, decode_jpeg_bytes, read_rows
 
 FORMATS = ("jpeg", "uint8", "float16")
 DEFAULT_BOUND = 20.0
@@ -72,10 +71,7 @@ def _encode_gray_jpeg_array(image: np.ndarray, quality: int) -> np.ndarray:
 
 
 def decode_gray_jpeg(data: Any) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(bytes(data))) as im:
-        return np.asarray(im.convert("L"))
+    return decode_jpeg_bytes(data, gray=True)
 
 
 def flo_bytes(height: int, width: int) -> int:
@@ -168,11 +164,11 @@ def read_flow(f: Any, indices: Optional[Sequence[int]] = None) -> np.ndarray:
     idx = list(range(n)) if indices is None else [int(i) for i in indices]
     if not idx:
         return np.zeros((0, 2, int(f.attrs["height"]), int(f.attrs["width"])), np.float32)
-    if fmt == "jpeg":
-        q = np.stack([np.stack([decode_gray_jpeg(f[k][i]) for k in ("flow_x", "flow_y")]) for i in idx])
+    if fmt == "jpeg":  # one HDF5 read per component for all the pairs
+        xs, ys = (read_rows(f[k], idx) for k in ("flow_x", "flow_y"))
+        q = np.stack([np.stack([decode_gray_jpeg(a), decode_gray_jpeg(b)]) for a, b in zip(xs, ys)])
         return dequantize(q, bound)
-    ds = f["flow"]
-    data = np.stack([ds[i] for i in idx])
+    data = np.asarray(read_rows(f["flow"], idx))
     return dequantize(data, bound) if fmt == "uint8" else data.astype(np.float32)
 
 
