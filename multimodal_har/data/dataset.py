@@ -20,8 +20,11 @@ Config keys of :class:`DataConfig.modalities` are *streams*; each feeds the mode
 ``flow`` streams can feed one ``two_stream`` input.
 
 Determinism: a sample is a function of ``(seed, epoch, index)`` only (window, snippet offsets
-and augmentation draw from ``numpy.random.default_rng([seed, epoch, index, stream])``), so any
-worker computes the same sample and a resumed run sees the same data. The epoch travels with
+and augmentation draw from ``numpy.random.default_rng([seed, epoch, index, source])``), so any
+worker computes the same sample and a resumed run sees the same data. Streams read from the
+same store entry (``joint``, ``bone``, ``motion`` of one ``pose3d``) share their generator's
+seed, so they see the same frames, rotation, scale and jitter: fusing them at the token level
+(early, slow, cross-attention) compares the same moments of the same augmented skeleton. The epoch travels with
 the index from :func:`make_loader`'s sampler, so :meth:`StoreDataset.set_epoch` works with
 persistent workers, which keep their own copy of the dataset.
 
@@ -175,6 +178,13 @@ class DataConfig:
             carved out deterministically by video id (the same videos for every seed).
         class_balanced: draw training samples with equal class probability.
         num_workers: DataLoader worker processes.
+        time_splits: split every video in time instead of splitting the videos: ``{split:
+            [lo, hi]}`` fractions of each video's time span, e.g. ``{train: [0, 0.6], val:
+            [0.6, 0.8], test: [0.8, 1]}`` (ranges must not overlap; leave gaps between them if
+            neighbouring frames are too alike). Every video is then in each of these splits
+            (the manifest's splits and ``val_fraction`` are ignored) and a split's windows lie
+            inside its range; a window longer than the range is cut to it. For datasets where
+            each video is its own class or one long recording per subject (``mhar demo``).
     """
 
     store: str
@@ -187,6 +197,7 @@ class DataConfig:
     val_fraction: float = 0.1
     class_balanced: bool = False
     num_workers: int = 4
+    time_splits: Optional[dict[str, list[float]]] = None
 
     def __post_init__(self) -> None:
         from multimodal_har.config import from_dict
@@ -202,6 +213,24 @@ class DataConfig:
             raise ValueError(f"windows_per_video must be >= 1, got {self.windows_per_video}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.time_splits is not None:
+            self.time_splits = {k: _time_range(k, v) for k, v in self.time_splits.items()}
+            ranges = sorted(self.time_splits.items(), key=lambda kv: kv[1])
+            for (a, (_, hi)), (b, (lo, _)) in zip(ranges, ranges[1:]):
+                if lo < hi:
+                    raise ValueError(f"time_splits {a!r} and {b!r} overlap: {self.time_splits[a]} and "
+                                     f"{self.time_splits[b]} (the test windows must be unseen time ranges)")
+
+
+def _time_range(split: str, value: Any) -> list[float]:
+    """``[lo, hi]`` with ``0 <= lo < hi <= 1`` (``time_splits`` values), or a ValueError."""
+    try:
+        lo, hi = (float(x) for x in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"time_splits.{split} must be [lo, hi] (fractions of a video's span), got {value!r}") from None
+    if not 0 <= lo < hi <= 1:
+        raise ValueError(f"time_splits.{split} must satisfy 0 <= lo < hi <= 1, got {value!r}")
+    return [lo, hi]
 
 
 @dataclass
@@ -228,6 +257,8 @@ def _hash01(text: str) -> float:
 
 def split_videos(videos: Sequence[Mapping[str, Any]], config: DataConfig, split: str) -> list[dict]:
     """The manifest rows of ``split`` (see :class:`DataConfig` for the train/val rules)."""
+    if config.time_splits is not None:  # every video, cut in time (StoreDataset._window)
+        return [dict(v) for v in videos] if split in config.time_splits else []
     has = {v["split"] for v in videos}
     train = [dict(v) for v in videos if v["split"] in (config.train_split, None)]
     carve = config.val_split not in has and config.val_fraction > 0
@@ -275,6 +306,8 @@ class StoreDataset(Dataset):
             ok = {e["video_id"] for e in manifest.entries(modality=source, status="ok")}
             self.streams.append(_Stream(name, cfg, source, cfg.input or name, cfg.kind or "", ok))
         self.modalities = list(dict.fromkeys(s.input for s in self.streams))
+        # one generator seed per store entry (0 is the window's): streams of one source share it
+        self._source_seed = {src: i + 1 for i, src in enumerate(dict.fromkeys(s.source for s in self.streams))}
         kwargs = collections.Counter((s.input, s.cfg.kwarg) for s in self.streams)
         clash = [k for k, n in kwargs.items() if n > 1]
         if clash:
@@ -286,6 +319,9 @@ class StoreDataset(Dataset):
             classes = sorted({v["label"] for v in train_rows if v["label"] is not None})
         self.classes = list(classes)
         rows = train_rows if split == config.train_split else split_videos(all_videos, config, split)
+        if not rows and config.time_splits is not None:
+            raise ValueError(f"split {split!r} is not one of time_splits {sorted(config.time_splits)} "
+                             f"(with time_splits every split is a time range of every video)")
         if not rows:
             splits = sorted({str(v["split"]) for v in all_videos})
             raise ValueError(f"split {split!r} of store {store.root} has no videos (manifest splits: {splits}; "
@@ -395,6 +431,10 @@ class StoreDataset(Dataset):
         lo, hi = max(a for a, _ in spans), min(b for _, b in spans)
         if hi < lo:  # the streams do not overlap in time: use their union
             lo, hi = min(a for a, _ in spans), max(b for _, b in spans)
+        cut = self.config.time_splits is not None
+        if cut:  # this split's part of the span
+            a, b = self.config.time_splits[self.split]
+            lo, hi = lo + a * (hi - lo), lo + b * (hi - lo)
         if self.config.window is None:
             return lo, hi
         slack = max(0.0, hi - lo - self.config.window)
@@ -402,7 +442,12 @@ class StoreDataset(Dataset):
         w = index % self.config.windows_per_video
         u = rng.random() if rng is not None else (w + 0.5) / self.config.windows_per_video
         start = lo + u * slack
-        return start, start + self.config.window
+        return start, min(start + self.config.window, hi) if cut else start + self.config.window
+
+    def _inclusive_stop(self) -> bool:
+        """Whether a sample's stop time is inclusive: whole videos, or time ranges up to the end."""
+        ts = self.config.time_splits
+        return self.config.window is None and (ts is None or ts[self.split][1] == 1.0)
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
         epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
@@ -421,12 +466,13 @@ class StoreDataset(Dataset):
                 here.append(s)
         start, stop = self._window(index, epoch, spans) if spans else (0.0, 0.0)
         inputs: dict[str, dict[str, np.ndarray]] = {}
-        for k, s in enumerate(self.streams):
+        for s in self.streams:
             if s not in here:
                 continue
-            # stop is inclusive for a whole video (its last frame), half-open for windows
-            end = np.nextafter(stop, np.inf) if self.config.window is None else stop
-            x = self._load(vid, s, start, end, self._rng(epoch, index, k + 1))
+            # stop is inclusive for a whole video (its last frame), half-open for windows and
+            # time ranges (the frame at a boundary belongs to the next range)
+            end = np.nextafter(stop, np.inf) if self._inclusive_stop() else stop
+            x = self._load(vid, s, start, end, self._rng(epoch, index, self._source_seed[s.source]))
             if x is not None:
                 inputs.setdefault(s.input, {})[s.cfg.kwarg] = x
         return {"id": vid, "label": label, "inputs": inputs, "start": start, "stop": stop}
@@ -439,13 +485,14 @@ class StoreDataset(Dataset):
         epoch = self.epoch if epoch is None else epoch
         sample = self[(epoch, index)]
         vid = sample["id"]
-        end = np.nextafter(sample["stop"], np.inf) if self.config.window is None else sample["stop"]
+        end = np.nextafter(sample["stop"], np.inf) if self._inclusive_stop() else sample["stop"]
         out = {}
-        for k, s in enumerate(self.streams):
+        for s in self.streams:
             if s.input in sample["inputs"] and s.cfg.kwarg in sample["inputs"][s.input]:
                 f = self._open(vid, s.source)
                 t = self._times(f, s)
-                pos = self._positions(t, s, sample["start"], end, self._rng(epoch, index, k + 1))
+                pos = self._positions(t, s, sample["start"], end,
+                                      self._rng(epoch, index, self._source_seed[s.source]))
                 out[s.name] = t[pos]
         return out
 

@@ -187,6 +187,20 @@ def test_skeleton_streams_from_one_entry(skeleton_store):
     assert x.shape[1:] == (1, 13, 3) and 13 <= len(x) <= 15 and np.isfinite(x).all()
 
 
+def test_streams_of_one_entry_share_their_augmentation(skeleton_store):
+    """joint, bone and motion from one pose3d entry are the same augmented frames in training."""
+    mods = {s: {"source": "pose3d", "stream": s, "rate_hz": 15.0, "frames": 12, "rotate_deg": 30.0,
+                "scale": 0.2, "jitter": 0.01} for s in ("joint", "bone", "motion")}
+    cfg = DataConfig(store=str(skeleton_store), val_fraction=0, window=2.0, modalities=mods)
+    ds = StoreDataset(cfg, "train", train=True, seed=3)
+    edges = get_layout("kinect_v1_20").edges
+    for epoch in (0, 1):
+        s = ds[(epoch, 1)]["inputs"]
+        j, bone, motion = s["joint"]["x"], s["bone"]["x"], s["motion"]["x"]
+        np.testing.assert_allclose(bone[:, :, edges[0]], j[:, :, edges[0]] - j[:, :, edges[1]], atol=1e-6)
+        np.testing.assert_allclose(motion[:-1], j[1:] - j[:-1], atol=1e-6)
+
+
 def test_class_balanced_sampler_draws_classes_evenly(skeleton_store):
     ds = StoreDataset(skeleton_config(skeleton_store), "train", train=False)
     counts = Counter(ds.labels)
