@@ -11,6 +11,8 @@
     mhar store add STORE --modality NAME --from PATH [--label L] [--split S]
     mhar train --config CFG [--resume] [--set KEY.PATH=VALUE ...] [--quiet]
     mhar evaluate RUN [--split test] [--checkpoint best|last]
+    mhar ablate RUN [--split test] [--retrain] [--no-robustness] [--resamples N] [--out DIR]
+    mhar demo [--out runs/demo] [--videos DIR] [--quick]
 
 ``mhar train`` also runs under ``torchrun --nproc_per_node=N -m multimodal_har.cli train ...``.
 
@@ -191,6 +193,28 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_ablate(args) -> int:
+    from .ablation_run import run_ablation
+
+    res = run_ablation(args.run, split=args.split, out_dir=args.out, checkpoint=args.checkpoint,
+                       retrain=args.retrain, robustness=not args.no_robustness, n_resamples=args.resamples,
+                       seed=args.seed, device=args.device, quiet=args.quiet)
+    print(f"{args.run} [{args.split}, {args.checkpoint}.pt]: " + res.format())
+    print(f"wrote {len(res.files)} files to {res.out_dir}")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from .demo import DemoError, run_demo
+
+    try:
+        run_demo(args.out, videos=args.videos, quick=args.quick, workers=args.workers, quiet=args.quiet)
+    except DemoError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -249,6 +273,28 @@ def build_parser() -> argparse.ArgumentParser:
     evp.add_argument("--device", default="auto")
     evp.add_argument("--quiet", action="store_true", help="no progress bar")
     evp.set_defaults(func=_cmd_evaluate)
+
+    abp = sub.add_parser("ablate", help="modality ablation of a trained run: Shapley values, robustness, figures")
+    abp.add_argument("run", type=Path, help="the run directory of `mhar train`")
+    abp.add_argument("--split", default="test")
+    abp.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    abp.add_argument("--retrain", action="store_true", help="also retrain one model per modality subset (slow)")
+    abp.add_argument("--no-robustness", action="store_true", help="skip the corruption curves")
+    abp.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the CIs (0: none)")
+    abp.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the corruptions")
+    abp.add_argument("--out", type=Path, help="output folder (default: RUN/ablation_<split>)")
+    abp.add_argument("--device", default="auto")
+    abp.add_argument("--quiet", action="store_true", help="no progress lines")
+    abp.set_defaults(func=_cmd_ablate)
+
+    dp = sub.add_parser("demo", help="the whole path on the bundled sample videos: extract, train, evaluate, "
+                                     "ablate (offline, minutes on a CPU)")
+    dp.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (a demo there is resumed)")
+    dp.add_argument("--videos", type=Path, help="a video folder instead of the bundled samples")
+    dp.add_argument("--quick", action="store_true", help="tiny sizes and 2 epochs: a smoke test of the path")
+    dp.add_argument("--workers", type=int, help="extraction processes (default: all cores)")
+    dp.add_argument("--quiet", action="store_true", help="no progress output")
+    dp.set_defaults(func=_cmd_demo)
     return parser
 
 
