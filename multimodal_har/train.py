@@ -23,9 +23,9 @@ only rank 0 writes checkpoints and logs. Batch norm is per process (no SyncBatch
 does not run on CPU), so results match one process with the same global batch to within
 batch-norm statistics.
 
-Logs: ``metrics.jsonl`` (one line per epoch), ``train.log``, and TensorBoard event files
-when ``tensorboard`` is installed (``pip install tensorboard``; otherwise skipped with one
-message).
+Logs: ``metrics.jsonl`` (one line per epoch), ``train.log``, and TensorBoard event files in
+``RUN/tensorboard`` (``tensorboard`` is a dependency; an environment without it skips them
+with one message).
 """
 
 from __future__ import annotations
