@@ -43,3 +43,27 @@ def one_core_vs_all(backend: str, videos: str | Path, *, replicas: int, unit: st
                   f"in {s.seconds:.1f} s = {rates[workers]:.1f} {unit}/s")
     print(f"{platform.machine()}, {cores} cores: ratio all cores / one core = {rates[cores] / rates[1]:.2f}x "
           f"(linear would be {cores}x)")
+
+
+def loader_rate(ds, *, workers: int, batch_size: int, epochs: int, class_balanced: bool = False,
+                pin: bool | None = None) -> float:
+    """Samples/s that ``make_loader`` delivers over ``epochs`` epochs, after one warm-up epoch
+    (workers start, files open, caches fill)."""
+    import time
+
+    from multimodal_har.data.dataset import make_loader
+
+    loader = make_loader(ds, batch_size, shuffle=True, class_balanced=class_balanced, num_workers=workers, seed=0)
+    if pin is not None:
+        loader.pin_memory = pin
+    ds.set_epoch(0)
+    for _ in loader:
+        pass
+    n, t0 = 0, time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        ds.set_epoch(epoch)
+        for batch in loader:
+            n += len(batch["ids"])
+    rate = n / (time.perf_counter() - t0)
+    del loader
+    return rate

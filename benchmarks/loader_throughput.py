@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import SHARED_VIDEOS, replicate_videos
+from _common import SHARED_VIDEOS, loader_rate, replicate_videos
 
 
 def build_store(root: Path, store: Path, *, short_side: int, fps: float) -> None:
@@ -33,21 +33,6 @@ def build_store(root: Path, store: Path, *, short_side: int, fps: float) -> None
         s = run_extraction(build_extractor(name, **kw), videos_root=root, store=store, progress=False)
         print(f"extract {name}: {s.done} done, {len(s.missing)} missing, {len(s.failed)} failed "
               f"in {time.perf_counter() - t:.1f} s")
-
-
-def rate(ds, *, workers: int, batch_size: int, epochs: int) -> float:
-    from multimodal_har.data.dataset import make_loader
-
-    loader = make_loader(ds, batch_size, shuffle=True, class_balanced=False, num_workers=workers, seed=0)
-    ds.set_epoch(0)
-    for _ in loader:  # warm-up: workers start, files open, caches fill
-        pass
-    n, t = 0, time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        ds.set_epoch(epoch)
-        for batch in loader:
-            n += len(batch["ids"])
-    return n / (time.perf_counter() - t)
 
 
 def main() -> None:
@@ -81,7 +66,7 @@ def main() -> None:
               f"pose 32 frames, audio {int(args.window * 100)} frames; batch {args.batch_size}")
         rates = {}
         for w in (0, args.workers):
-            rates[w] = rate(ds, workers=w, batch_size=args.batch_size, epochs=args.epochs)
+            rates[w] = loader_rate(ds, workers=w, batch_size=args.batch_size, epochs=args.epochs)
             print(f"{w} workers: {rates[w]:.1f} samples/s")
     print(f"{platform.machine()}, {os.cpu_count()} cores: {args.workers} workers / 0 workers = "
           f"{rates[args.workers] / rates[0]:.2f}x")

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import loader_rate  # noqa: E402
 from store_views import replicate_store  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,25 +126,6 @@ def stream_costs(ds, n: int) -> dict[str, float]:
     return out
 
 
-def loader_rate(ds, *, workers: int, batch_size: int, epochs: int, pin: bool) -> float:
-    """Clips/s of the training loader over ``epochs`` epochs after a warm-up epoch."""
-    from multimodal_har.data.dataset import make_loader
-
-    loader = make_loader(ds, batch_size, shuffle=True, class_balanced=True, num_workers=workers, seed=0)
-    loader.pin_memory = pin
-    ds.set_epoch(0)
-    for _ in loader:  # workers start, files open
-        pass
-    n, t0 = 0, time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        ds.set_epoch(epoch)
-        for batch in loader:
-            n += len(batch["ids"])
-    rate = n / (time.perf_counter() - t0)
-    del loader
-    return rate
-
-
 class GPUBatches(list):
     """Batches already on the device, iterated as the trainer iterates its loader."""
 
@@ -217,11 +199,12 @@ def main() -> None:
         for which in ([] if args.skip_before else ["before"]) + ["after"]:
             with readers(which):
                 res[f"loader_{which}"] = loader_rate(ds, workers=args.workers, batch_size=args.batch_size,
-                                                     epochs=args.epochs, pin=torch.cuda.is_available())
+                                                     epochs=args.epochs, class_balanced=True,
+                                                     pin=torch.cuda.is_available())
             print(f"(b) loader alone, {which} the fix, {args.workers} workers: {res[f'loader_{which}']:.1f} clips/s",
                   flush=True)
         res["loader_after_nopin"] = loader_rate(ds, workers=args.workers, batch_size=args.batch_size,
-                                                epochs=args.epochs, pin=False)
+                                                epochs=args.epochs, class_balanced=True, pin=False)
         print(f"(b) loader alone, after the fix, no pinned memory: {res['loader_after_nopin']:.1f} clips/s", flush=True)
 
         # (c) end to end: the trainer's epoch with the real loader
