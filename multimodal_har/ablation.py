@@ -56,12 +56,13 @@ import csv
 import io
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
+
+from multimodal_har.atomic import atomic_write_text
 
 MAX_MODALITIES = 12  # 4096 subsets; the (M, M, K) interaction map is then ~1.2M floats
 EMPTY_KEY = "(none)"  # the empty subset's name in tables
@@ -507,12 +508,6 @@ def corruption_curve(evaluate: Callable[[str, float], float], corruptions: Seque
 
 
 # ---------------------------------------------------------------------------- report
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _csv(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     if rows:
@@ -537,7 +532,7 @@ def write_report(result: AblationResult, out_dir: Union[str, Path]) -> dict[str,
     paths = {}
     for name, rows in tables.items():
         paths[name] = out / f"{name}.csv"
-        _atomic_write(paths[name], _csv(rows))
+        atomic_write_text(paths[name], _csv(rows))
     paths["json"] = out / "ablation.json"
-    _atomic_write(paths["json"], json.dumps(result.to_dict(), indent=2))
+    atomic_write_text(paths["json"], json.dumps(result.to_dict(), indent=2))
     return paths

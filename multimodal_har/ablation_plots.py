@@ -17,11 +17,12 @@ temp name then ``os.replace``). Close figures you do not keep (``plt.close(fig)`
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
+
+from multimodal_har.atomic import atomic_path
 
 from .ablation import AblationResult, SubsetLogits, correctness
 
@@ -40,11 +41,8 @@ def _plt():
 def _finish(fig, path: PathLike):
     fig.tight_layout()
     if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
     return fig
 
 

@@ -50,11 +50,12 @@ that became available) stops with a message instead of mixing them: choose anoth
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional, Union
+
+from multimodal_har.atomic import atomic_path, atomic_write_text
 
 SAMPLE_VIDEOS = Path(__file__).resolve().parent / "sample_data" / "videos"
 # fractions of every clip's time span; val sits between train and test
@@ -149,12 +150,10 @@ def write_annotations(records: list, path: Union[str, Path]) -> Path:
     import csv
 
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["path", "label"])
         w.writerows([r.path, r.label] for r in records)
-    os.replace(tmp, path)
     return path
 
 
@@ -327,10 +326,8 @@ def write_config(config_dict: dict[str, Any], path: Union[str, Path]) -> Path:
     path = Path(path)
     head = ("# The experiment of `mhar demo` (written by it). Train it again, e.g. on a store you built by hand:\n"
             f"#   mhar train --config {path} --set data.store=STORE --run-dir RUN\n")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(head + yaml.safe_dump(config_dict, sort_keys=False, default_flow_style=None, width=110))
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, head + yaml.safe_dump(config_dict, sort_keys=False, default_flow_style=None,
+                                                         width=110))
 
 
 def _comparable(d: dict[str, Any]) -> dict[str, Any]:
@@ -361,9 +358,7 @@ def train_or_resume(config_dict: dict[str, Any], *, quiet: bool = False) -> tupl
         summary, how = train(config, resume=True, quiet=quiet), "resumed from last.pt"
     else:
         summary, how = train(config, quiet=quiet), "trained"
-    tmp = done.with_name(f".{done.name}.tmp")
-    tmp.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp, done)
+    atomic_write_text(done, json.dumps(summary, indent=2))
     return summary, how
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from multimodal_har.atomic import atomic_write_text
 from multimodal_har.config import from_dict, load_yaml, to_dict
 from multimodal_har.data.dataset import DataConfig
 
@@ -218,15 +219,9 @@ def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
 
 def save_config(config: ExperimentConfig, path: str | Path) -> Path:
     """Write the resolved config as YAML (atomically)."""
-    import os
-
     import yaml
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
 def load_run_config(run_dir: str | Path) -> ExperimentConfig:

@@ -15,6 +15,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from multimodal_har.atomic import atomic_path
+
 
 def _evenly(n: int, count: int) -> list[int]:
     if n <= 0:
@@ -99,11 +101,6 @@ def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
     from PIL import Image
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         Image.fromarray(image).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .atomic import atomic_path
 from .experiment import ExperimentConfig, build_model, save_config
 from .model import MultimodalClassifier
 
@@ -134,26 +135,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def atomic_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temporary name in the same folder, fsync, ``os.replace``: the file
     at ``path`` is always either the old one or the complete new one."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-    return path
+    with atomic_path(path, durable=True) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from multimodal_har.atomic import atomic_path
+
 STATUSES = ("ok", "failed", "missing")
 
 _SCHEMA = """
@@ -187,10 +189,8 @@ class Manifest:
         columns = list(VIDEO_COLUMNS)
         for m in self.modalities():
             columns += [f"{m}_{f}" for f in ENTRY_COLUMNS]
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", newline="") as f:
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=columns)
             w.writeheader()
             w.writerows(rows)
-        os.replace(tmp, path)
         return path

@@ -18,14 +18,14 @@ Unpickling runs code named by the file: read only files you trust.
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
-import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
+
+from multimodal_har.atomic import atomic_path
 
 from .datasets import SkeletonSequence
 from .layouts import Layout, get_layout
@@ -59,16 +59,8 @@ def write_pyskl(path: str | Path, sequences: Iterable[SkeletonSequence], *,
         if s.split is not None:
             split.setdefault(s.split, []).append(s.id)
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump({"split": split, "annotations": annotations}, f, protocol=pickle.HIGHEST_PROTOCOL)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_path(path, durable=True) as tmp, open(tmp, "wb") as f:
+        pickle.dump({"split": split, "annotations": annotations}, f, protocol=pickle.HIGHEST_PROTOCOL)
     return len(annotations)
 
 
