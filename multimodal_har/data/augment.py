@@ -11,7 +11,8 @@ means evaluation: deterministic centre choices, no augmentation), so a sample de
   TSN's multi-scale crop as an option; flow vectors are rescaled with the image and their x
   component negated when flipped (:func:`crop_region`, :func:`crop_resize`).
 * Skeletons: rotation about the vertical (y) axis, scale and joint jitter, leaving absent
-  people at zero (:func:`augment_pose`); joint / bone / motion streams (:func:`pose_stream`).
+  people at zero (:func:`augment_pose`); the joint / bone / motion streams are
+  :meth:`multimodal_har.skeleton.layouts.Layout.stream`.
 * Audio: SpecAugment time and frequency masking (Park et al., Interspeech 2019), filled with
   the slice's mean because stored log-mels are not zero-mean (:func:`spec_augment`).
 * Signals: per-channel scaling and jitter relative to each channel's spread (:func:`augment_signal`).
@@ -139,26 +140,6 @@ def augment_pose(x: np.ndarray, present: np.ndarray, rng: np.random.Generator, *
     if jitter > 0:
         x += rng.normal(0.0, jitter, size=x.shape).astype(np.float32)
     return x * present[..., None, None]
-
-
-def pose_stream(x: np.ndarray, stream: str, edges: np.ndarray) -> np.ndarray:
-    """``(T, M, V, C)`` joints -> the ``joint``, ``bone`` or ``motion`` stream, same shape.
-
-    Bone (2s-AGCN, Shi et al. CVPR 2019): joint ``v`` holds ``x[v] - x[parent(v)]``, the root
-    zero, so the stream keeps the joint graph. Motion: ``x[t + 1] - x[t]``, zero at the last
-    frame. ``edges`` is the layout's ``(2, E)`` (child, parent) indices.
-    """
-    if stream == "joint":
-        return x
-    if stream == "bone":
-        out = np.zeros_like(x)
-        out[:, :, edges[0]] = x[:, :, edges[0]] - x[:, :, edges[1]]
-        return out
-    if stream == "motion":
-        out = np.zeros_like(x)
-        out[:-1] = x[1:] - x[:-1]
-        return out
-    raise ValueError(f"unknown skeleton stream {stream!r}; valid: joint, bone, motion")
 
 
 def spec_augment(x: np.ndarray, rng: np.random.Generator, *, time_masks: int, time_width: int,

@@ -48,13 +48,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from multimodal_har.skeleton.layouts import STREAMS
+
 from . import augment as A
 from .store import FeatureStore, attr_value
 
 log = logging.getLogger(__name__)
 
 KINDS = ("rgb", "flow", "pose", "audio", "signal")
-STREAMS = ("joint", "bone", "motion")
 LAYOUTS_2D3D = ("2d", "3d")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 FLOW_STD = 20.0  # pixels, TSN's quantisation bound (VideoCNN's flow normalisation)
@@ -604,8 +605,7 @@ class StoreDataset(Dataset):
         if rng is not None:
             x = A.augment_pose(x, present(x, score), rng, rotate_deg=cfg.rotate_deg, scale=cfg.scale,
                                jitter=cfg.jitter)
-        edges = get_layout(layout).edges if cfg.stream == "bone" else None
-        return A.pose_stream(x, cfg.stream, edges).astype(np.float32)
+        return get_layout(layout).stream(x, cfg.stream).astype(np.float32)
 
     def _load_audio(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> np.ndarray:
         x = f["logmel"][int(pos[0]):int(pos[-1]) + 1].astype(np.float32)  # (T, n_mels)

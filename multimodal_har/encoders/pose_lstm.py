@@ -30,11 +30,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from multimodal_har.skeleton.layouts import Layout, get_layout
+from multimodal_har.skeleton.layouts import STREAMS, Layout, get_layout
 
 from . import EncoderOutput
 from .layers import default_mask, masked_mean
-from .skeleton_gcn import STREAMS, make_streams
+from .skeleton_gcn import make_streams
 
 POOLS = ("last", "mean")
 

@@ -31,13 +31,12 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 
-from multimodal_har.skeleton.layouts import Layout, get_layout
+from multimodal_har.skeleton.layouts import STREAMS, Layout, get_layout
 
 from . import EncoderOutput
 from .layers import masked_mean
 
 STRATEGIES = ("uniform", "distance", "spatial")
-STREAMS = ("joint", "bone", "motion")
 PAPER_CHANNELS = ((64, 1), (64, 1), (64, 1), (64, 1), (128, 2), (128, 1), (128, 1), (256, 2), (256, 1), (256, 1))
 
 
@@ -171,20 +170,10 @@ def make_streams(x: Tensor, layout: Layout, streams: Sequence[str], mask: Option
         x = x * mask[:, :, None, None, None]
     out = []
     for s in streams:
-        if s == "joint":
-            out.append(x)
-        elif s == "bone":
-            bone = torch.zeros_like(x)  # the root joint has no bone: zeros
-            bone[..., layout.edges[0], :] = layout.bone_vectors(x)  # child minus parent
-            out.append(bone)
-        elif s == "motion":
-            motion = torch.zeros_like(x)
-            motion[:, :-1] = x[:, 1:] - x[:, :-1]
-            if mask is not None:
-                motion[:, :-1] *= mask[:, 1:, None, None, None]  # next frame is padding: zero
-            out.append(motion)
-        else:
-            raise ValueError(f"unknown input stream {s!r}; valid choices: {', '.join(STREAMS)}")
+        h = layout.stream(x, s)  # (B, T, M, V, C)
+        if s == "motion" and mask is not None:
+            h[:, :-1] *= mask[:, 1:, None, None, None]  # the next frame is padding: zero
+        out.append(h)
     return torch.cat(out, dim=-1)
 
 

@@ -35,6 +35,8 @@ import numpy as np
 
 from ..registry import Registry
 
+STREAMS = ("joint", "bone", "motion")  # skeleton input streams, see Layout.stream
+
 
 @dataclass(frozen=True, kw_only=True)
 class Layout:
@@ -124,6 +126,25 @@ class Layout:
         """``(..., V, C)`` joints -> ``(..., E, C)`` child minus parent for every bone."""
         e = self.edges
         return x[..., e[0], :] - x[..., e[1], :]
+
+    def stream(self, x, name: str):
+        """``(..., T, M, V, C)`` joints (numpy or torch) -> the input stream ``name``, same shape.
+
+        ``joint``: the coordinates; ``bone`` (2s-AGCN, Shi et al. CVPR 2019): joint ``v``
+        holds ``x[v] - x[parent(v)]``, the root zero, so the stream keeps the joint graph;
+        ``motion``: ``x[t + 1] - x[t]``, zero at the last frame. The dataset (numpy, per
+        sample) and the encoders (torch, per batch) both compute streams here.
+        """
+        if name == "joint":
+            return x
+        if name not in STREAMS:
+            raise ValueError(f"unknown input stream {name!r}; valid choices: {', '.join(STREAMS)}")
+        out = x.new_zeros(x.shape) if hasattr(x, "new_zeros") else np.zeros_like(x)
+        if name == "bone":
+            out[..., self.edges[0], :] = self.bone_vectors(x)
+        else:
+            out[..., :-1, :, :, :] = x[..., 1:, :, :, :] - x[..., :-1, :, :, :]
+        return out
 
     def point(self, x: np.ndarray, joints: Sequence[str]) -> np.ndarray:
         """``(..., V, C)`` -> ``(..., C)`` mean of the named joints."""

@@ -207,3 +207,23 @@ def test_the_skeleton_package_imports_only_numpy():
             "print([m for m in ('PIL', 'torch', 'cv2', 'h5py') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_streams_are_the_same_in_numpy_and_torch():
+    """The dataset (numpy, (T, M, V, C)) and the encoders (torch, (B, T, M, V, C)) share one
+    definition of the bone and motion streams."""
+    import torch
+
+    L = get_layout("kinect_v1_20")
+    x = np.random.default_rng(0).normal(size=(2, 6, 1, 20, 3)).astype(np.float32)
+    for name in ("joint", "bone", "motion"):
+        a = L.stream(x[0], name)  # one sample, numpy
+        b = L.stream(torch.from_numpy(x), name)[0].numpy()  # a batch, torch
+        np.testing.assert_array_equal(a, b)
+    e = L.edges
+    np.testing.assert_allclose(L.stream(x, "bone")[..., e[0], :], x[..., e[0], :] - x[..., e[1], :])
+    assert (L.stream(x, "bone")[..., L.index(L.center), :] == 0).all()
+    np.testing.assert_allclose(L.stream(x, "motion")[:, :-1], x[:, 1:] - x[:, :-1])
+    assert (L.stream(x, "motion")[:, -1] == 0).all()
+    with pytest.raises(ValueError, match="unknown input stream 'speed'; valid choices: joint, bone, motion"):
+        L.stream(x, "speed")
