@@ -10,7 +10,8 @@ temp name then ``os.replace``). Close figures you do not keep (``plt.close(fig)`
 * :func:`plot_per_class`: the ``(C, M)`` per-class Shapley map; :func:`plot_interactions`:
   the pairwise interaction map.
 * :func:`plot_robustness`: value vs modalities dropped, and accuracy vs corruption strength.
-* :func:`plot_confusions`: row-normalised confusion matrices of chosen subsets.
+* :func:`plot_confusions`: row-normalised confusion matrices of chosen subsets;
+  :func:`plot_confusion`: one matrix with its counts (``mhar evaluate``).
 * :func:`plot_temporal_attention`, :func:`plot_spatial_attention`,
   :func:`plot_cross_attention`: attention weights drawn over frames / time.
 """
@@ -214,17 +215,45 @@ def plot_confusions(data: SubsetLogits, subsets: Optional[Sequence[str]] = None,
         ax.axis("off")
     for ax, key in zip(axes.flat, subsets):
         logits = data.logits[key]
-        conf = np.zeros((C, C))
+        conf = np.zeros((C, C), dtype=np.int64)
         np.add.at(conf, (data.labels, logits.argmax(axis=1)), 1)
-        norm = conf / np.maximum(conf.sum(axis=1, keepdims=True), 1)
-        ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
         acc = correctness(logits.astype(np.float64), data.labels).mean()
-        ax.set_title(f"{key}: top-1 {acc:.3f}", fontsize=9)
-        ticks = data.classes if C <= 30 else [""] * C
-        ax.set_xticks(range(C), ticks, rotation=90, fontsize=6)
-        ax.set_yticks(range(C), ticks, fontsize=6)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
+        _draw_confusion(ax, conf, data.classes, f"{key}: top-1 {acc:.3f}", fontsize=6)
+    return _finish(fig, path)
+
+
+def _draw_confusion(ax, confusion: np.ndarray, classes: Sequence[str], title: str = "", *, fontsize: int = 8,
+                    counts: bool = False):
+    """One row-normalised confusion matrix (rows: true class) on ``ax``; the counts written in
+    the cells when ``counts`` and there are at most 30 classes. Returns the image."""
+    C = len(classes)
+    norm = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ticks = list(classes) if C <= 30 else [""] * C
+    ax.set_xticks(range(C), ticks, rotation=90, fontsize=fontsize)
+    ax.set_yticks(range(C), ticks, fontsize=fontsize)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title, fontsize=fontsize + 3)
+    if counts and C <= 30:
+        for i, j in zip(*np.nonzero(confusion)):
+            ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=fontsize - 1,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    return im
+
+
+def plot_confusion(confusion: np.ndarray, classes: Sequence[str], path: PathLike = None, title: str = ""):
+    """One ``(C, C)`` confusion matrix of counts (rows: true class), row-normalised colours
+    with the counts written in (``mhar evaluate``'s ``confusion.png``)."""
+    plt = _plt()
+    C = len(classes)
+    if np.shape(confusion) != (C, C):
+        raise ValueError(f"confusion must be ({C}, {C}) for {C} classes, got {np.shape(confusion)}")
+    size = min(4 + 0.35 * C, 30)
+    fig, ax = plt.subplots(figsize=(size, size))
+    im = _draw_confusion(ax, np.asarray(confusion), classes, title, counts=True)
+    fig.colorbar(im, ax=ax, fraction=0.046)
     return _finish(fig, path)
 
 

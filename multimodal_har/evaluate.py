@@ -88,39 +88,15 @@ def per_class_report(confusion: np.ndarray, classes: list[str]) -> list[dict[str
     return rows
 
 
-def save_confusion_png(confusion: np.ndarray, classes: list[str], path: Path, title: str = "") -> Optional[Path]:
-    """Row-normalised confusion matrix as a PNG; returns None (and says why) without matplotlib."""
-    try:
-        import matplotlib
-    except ImportError:
-        print("matplotlib is not installed: confusion.png skipped (confusion.csv has the matrix; "
-              "pip install matplotlib)", file=sys.stderr)
-        return None
-    matplotlib.use("Agg")
+def save_confusion_png(confusion: np.ndarray, classes: list[str], path: Path, title: str = "") -> Path:
+    """Row-normalised confusion matrix with the counts, as a PNG
+    (:func:`~multimodal_har.ablation_plots.plot_confusion`)."""
     import matplotlib.pyplot as plt
 
-    C = len(classes)
-    norm = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
-    size = min(4 + 0.35 * C, 30)
-    fig, ax = plt.subplots(figsize=(size, size))
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(C), classes, rotation=90, fontsize=8)
-    ax.set_yticks(range(C), classes, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    if title:
-        ax.set_title(title)
-    if C <= 30:
-        for i in range(C):
-            for j in range(C):
-                if confusion[i, j]:
-                    ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=7,
-                            color="white" if norm[i, j] > 0.5 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    from .ablation_plots import plot_confusion
+
+    plt.close(plot_confusion(confusion, classes, path=path, title=title))
+    return Path(path)
 
 
 def evaluate_run(run_dir: str | Path, *, split: str = "test", checkpoint: str = "best",
