@@ -9,13 +9,10 @@ import torch
 from multimodal_har.encoders import build_encoder
 from multimodal_har.encoders.audio import AudioCNN, masked_avg_pool
 from multimodal_har.encoders.layers import MaskedBatchNorm
+from tests.multimodal_har.encoders.padding import assert_each_sample_equals_itself_alone, lengths_mask
 
 SMALL = (8, 16, 16, 32)  # four blocks, as the default, narrow for the CPU
 SPEECH = Path(__file__).resolve().parents[4] / "shared" / "data" / "audio" / "speech_16k.wav"
-
-
-def _lengths_mask(lengths, T):
-    return torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]  # (B, T)
 
 
 @pytest.mark.parametrize("pooling", ["mean", "meanmax"])
@@ -24,7 +21,7 @@ def test_shapes_out_dim_gradients_variable_lengths(pooling):
     enc = build_encoder("audio", channels=SMALL, embed_dim=24, pooling=pooling)
     assert isinstance(enc, AudioCNN) and enc.out_dim == 24 and enc.time_downsampling == 16
     x = torch.randn(3, 50, 64)
-    mask = _lengths_mask([50, 33, 1], 50)
+    mask = lengths_mask([50, 33, 1], 50)
     out = enc(x, mask)
     assert out.pooled.shape == (3, 24) and out.tokens.shape == (3, 4, 24) and out.mask.shape == (3, 4)
     assert out.mask.tolist() == [[True] * 4, [True, True, True, False], [True, False, False, False]]
@@ -63,19 +60,8 @@ def test_padding_with_junk_changes_nothing(pooling):
     """Each sample of a padded batch (junk: noise, huge values, NaN) equals the sample alone."""
     torch.manual_seed(0)
     enc = AudioCNN(channels=SMALL, embed_dim=16, pooling=pooling).eval()
-    lengths = [45, 21, 17, 1]
-    xs = [torch.randn(n, 64) for n in lengths]
-    batch = torch.randn(len(lengths), 45, 64) * 1e3
-    batch[2, 30:] = float("nan")
-    for i, x in enumerate(xs):
-        batch[i, : len(x)] = x
-    got = enc(batch, _lengths_mask(lengths, 45))
-    for i, x in enumerate(xs):
-        ref = enc(x[None])
-        n = ref.tokens.shape[1]
-        torch.testing.assert_close(got.tokens[i, :n], ref.tokens[0], rtol=1e-4, atol=1e-5)
-        assert got.mask[i, :n].all() and not got.mask[i, n:].any()
-        torch.testing.assert_close(got.pooled[i], ref.pooled[0], rtol=1e-4, atol=1e-5)
+    xs = [torch.randn(n, 64) for n in (45, 21, 17, 1)]
+    assert_each_sample_equals_itself_alone(enc, xs, nan_row=2, rtol=1e-4, atol=1e-5)
 
 
 def test_training_statistics_ignore_padding():
@@ -86,7 +72,7 @@ def test_training_statistics_ignore_padding():
     b.load_state_dict(a.state_dict())
     x = torch.randn(1, 29, 64)
     padded = torch.cat([x, torch.randn(1, 19, 64) + 5.0], dim=1)
-    ref, got = a(x), b(padded, _lengths_mask([29], 48))
+    ref, got = a(x), b(padded, lengths_mask([29], 48))
     torch.testing.assert_close(got.pooled, ref.pooled, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(b.bn0.running_mean, a.bn0.running_mean)
     torch.testing.assert_close(b.blocks[-1].bn2.running_var, a.blocks[-1].bn2.running_var, rtol=1e-4, atol=1e-5)
@@ -126,7 +112,7 @@ def test_real_speech_at_two_lengths(speech_logmel):
     torch.testing.assert_close(enc.bn0.running_mean, spec.mean(dim=0))  # per-band mean of the real clip
     short = 250  # the first 2.5 s
     batch = torch.stack([spec, torch.cat([spec[:short], torch.full((T - short, 64), float("nan"))])])
-    out = enc(batch, _lengths_mask([T, short], T))
+    out = enc(batch, lengths_mask([T, short], T))
     assert out.tokens.shape == (2, math.ceil(T / 16), 32)
     assert out.mask.sum(dim=1).tolist() == [math.ceil(T / 16), math.ceil(short / 16)]
     assert torch.isfinite(out.pooled).all()

@@ -8,12 +8,9 @@ import torch
 
 from multimodal_har.encoders import build_encoder
 from multimodal_har.encoders.signal import TemporalConvNet
+from tests.multimodal_har.encoders.padding import assert_each_sample_equals_itself_alone, lengths_mask
 
 SMALL = (8, 8, 16)
-
-
-def _lengths_mask(lengths, T):
-    return torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]  # (B, T)
 
 
 def accelerometer(seconds: float, *, rate: float = 50.0, cadence: float = 1.8, seed: int = 0) -> torch.Tensor:
@@ -36,7 +33,7 @@ def test_shapes_out_dim_gradients_variable_lengths(token_stride):
     enc = build_encoder("signal", in_channels=6, channels=SMALL, token_stride=token_stride)
     assert isinstance(enc, TemporalConvNet) and enc.out_dim == 16
     lengths = [30, 13, 1]
-    out = enc(torch.randn(3, 30, 6), _lengths_mask(lengths, 30))
+    out = enc(torch.randn(3, 30, 6), lengths_mask(lengths, 30))
     Tp = math.ceil(30 / token_stride)
     assert out.pooled.shape == (3, 16) and out.tokens.shape == (3, Tp, 16) and out.mask.shape == (3, Tp)
     assert out.mask.sum(dim=1).tolist() == [math.ceil(n / token_stride) for n in lengths]
@@ -94,19 +91,8 @@ def test_each_output_depends_on_its_receptive_field_only():
 def test_right_padding_with_junk_changes_nothing(token_stride):
     torch.manual_seed(0)
     enc = TemporalConvNet(in_channels=3, channels=SMALL, token_stride=token_stride).eval()
-    lengths = [40, 17, 11, 1]
-    xs = [torch.randn(n, 3) for n in lengths]
-    batch = torch.randn(len(lengths), 40, 3) * 1e3
-    batch[1, 30:] = float("nan")
-    for i, x in enumerate(xs):
-        batch[i, : len(x)] = x
-    got = enc(batch, _lengths_mask(lengths, 40))
-    for i, x in enumerate(xs):
-        ref = enc(x[None])
-        n = ref.tokens.shape[1]
-        torch.testing.assert_close(got.tokens[i, :n], ref.tokens[0], rtol=1e-5, atol=1e-6)
-        assert got.mask[i, :n].all() and not got.mask[i, n:].any()
-        torch.testing.assert_close(got.pooled[i], ref.pooled[0], rtol=1e-5, atol=1e-6)
+    xs = [torch.randn(n, 3) for n in (40, 17, 11, 1)]
+    assert_each_sample_equals_itself_alone(enc, xs, nan_row=1, rtol=1e-5, atol=1e-6)
 
 
 def test_training_mode_is_padding_blind_too():
@@ -117,7 +103,7 @@ def test_training_mode_is_padding_blind_too():
     b.load_state_dict(a.state_dict())
     x = torch.randn(1, 23, 3) * 4 + 2
     padded = torch.cat([x, torch.zeros(1, 9, 3)], dim=1)  # zero padding would bias plain BN's mean
-    torch.testing.assert_close(b(padded, _lengths_mask([23], 32)).pooled, a(x).pooled)
+    torch.testing.assert_close(b(padded, lengths_mask([23], 32)).pooled, a(x).pooled)
     torch.testing.assert_close(b.input_norm.running_mean, a.input_norm.running_mean)
 
 
@@ -126,7 +112,7 @@ def test_token_stride_averages_steps_and_leaves_pooled_alone():
     step = TemporalConvNet(in_channels=3, channels=SMALL).eval()
     strided = TemporalConvNet(in_channels=3, channels=SMALL, token_stride=4).eval()
     strided.load_state_dict(step.state_dict())  # the stride adds no parameters
-    x, mask = torch.randn(1, 14, 3), _lengths_mask([10], 14)
+    x, mask = torch.randn(1, 14, 3), lengths_mask([10], 14)
     a, b = step(x, mask), strided(x, mask)
     want = torch.stack([a.tokens[0, 0:4].mean(0), a.tokens[0, 4:8].mean(0), a.tokens[0, 8:10].mean(0)])
     torch.testing.assert_close(b.tokens[0, :3], want)  # the last window: its two valid steps
@@ -142,7 +128,7 @@ def test_accelerometer_like_walking_at_two_lengths():
     T = len(long)
     batch = torch.zeros(2, T, 3)
     batch[0], batch[1, : len(short)] = long, short
-    mask = _lengths_mask([T, len(short)], T)
+    mask = lengths_mask([T, len(short)], T)
     with torch.no_grad():
         enc.train()(batch, mask)  # one training step's statistics
     # the input norm saw the valid steps only: gravity (9.81 on z) not diluted by zero padding
