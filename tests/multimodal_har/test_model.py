@@ -2,7 +2,6 @@
 
 import itertools
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -12,6 +11,7 @@ from multimodal_har.encoders import build_encoder
 from multimodal_har.model import MultimodalClassifier, nonempty_subsets, subset_key
 from multimodal_har.skeleton.datasets import read_msr_action3d
 from tests.conftest import SHARED
+from tests.multimodal_har.encoders.padding import pad_skeletons
 
 STREAMS = ("joint", "bone", "motion")
 TINY = dict(layout="kinect_v1_20", channels=((8, 1), (16, 2)))
@@ -21,12 +21,7 @@ TINY = dict(layout="kinect_v1_20", channels=((8, 1), (16, 2)))
 def skeleton_batch():
     """4 real sequences (different lengths) padded into one batch, with their masks."""
     seqs = list(itertools.islice(read_msr_action3d(SHARED / "skeleton" / "msr_action3d"), 0, 40, 10))
-    T = max(len(s.keypoint) for s in seqs)
-    x = torch.zeros(len(seqs), T, 1, 20, 3)
-    mask = torch.zeros(len(seqs), T, dtype=torch.bool)
-    for b, s in enumerate(seqs):
-        x[b, :len(s.keypoint)] = torch.from_numpy(s.keypoint)
-        mask[b, :len(s.keypoint)] = True
+    x, mask = pad_skeletons(seqs)
     return x, mask, [len(s.keypoint) for s in seqs]
 
 

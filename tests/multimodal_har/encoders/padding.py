@@ -28,3 +28,13 @@ def assert_each_sample_equals_itself_alone(enc, xs, *, nan_row: int, rtol: float
         torch.testing.assert_close(got.tokens[i, :n], ref.tokens[0], rtol=rtol, atol=atol)
         assert got.mask[i, :n].all() and not got.mask[i, n:].any()
         torch.testing.assert_close(got.pooled[i], ref.pooled[0], rtol=rtol, atol=atol)
+
+
+def pad_skeletons(seqs) -> tuple[torch.Tensor, torch.Tensor]:
+    """Real skeleton sequences (``.keypoint`` ``(T_b, M, V, C)``) -> a zero-padded batch
+    ``(B, T, M, V, C)`` and its ``(B, T)`` mask."""
+    T = max(len(s.keypoint) for s in seqs)
+    x = torch.zeros(len(seqs), T, *seqs[0].keypoint.shape[1:])
+    for b, s in enumerate(seqs):
+        x[b, : len(s.keypoint)] = torch.from_numpy(s.keypoint)
+    return x, lengths_mask([len(s.keypoint) for s in seqs], T)

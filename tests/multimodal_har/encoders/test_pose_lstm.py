@@ -11,6 +11,7 @@ from multimodal_har.encoders import build_encoder
 from multimodal_har.encoders.pose_lstm import PoseLSTM, prefix_lengths
 from multimodal_har.skeleton.datasets import read_msr_action3d, read_utkinect
 from tests.conftest import SHARED
+from tests.multimodal_har.encoders.padding import pad_skeletons
 
 SMALL = dict(layout="kinect_v1_20", hidden=16, layers=3, dropout=0.5)
 
@@ -106,12 +107,7 @@ def test_real_skeletons_msr_and_utkinect_pretraining_step():
     padded sample equals it alone, and one classifier step on the skeletons lowers the loss."""
     seqs = list(islice(read_msr_action3d(SHARED / "skeleton" / "msr_action3d"), 0, 40, 10))
     seqs += list(islice(read_utkinect(SHARED / "skeleton" / "utkinect"), 2))
-    T = max(len(s.keypoint) for s in seqs)
-    x = torch.zeros(len(seqs), T, 1, 20, 3)
-    mask = torch.zeros(len(seqs), T, dtype=torch.bool)
-    for i, s in enumerate(seqs):
-        x[i, : len(s.keypoint)] = torch.from_numpy(s.keypoint)
-        mask[i, : len(s.keypoint)] = True
+    x, mask = pad_skeletons(seqs)
     assert len({int(n) for n in mask.sum(1)}) > 1  # really of different lengths
     torch.manual_seed(0)
     enc = PoseLSTM(layout="kinect_v1_20", hidden=32, streams=("joint", "motion"))
