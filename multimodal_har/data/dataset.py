@@ -41,7 +41,7 @@ import collections
 import hashlib
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
@@ -60,6 +60,7 @@ LAYOUTS_2D3D = ("2d", "3d")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 FLOW_STD = 20.0  # pixels, TSN's quantisation bound (VideoCNN's flow normalisation)
 _OPEN_FILES = 64  # HDF5 files each worker keeps open
+_CACHED_TIMES = 4096  # entries whose frame times each worker keeps
 
 
 @dataclass(kw_only=True)
@@ -242,6 +243,18 @@ class _Stream:
     input: str
     kind: str
     videos: set = field(default_factory=set)  # ids with an ok entry
+    # streams with equal keys read the same frames the same way from the same entry (``joint``,
+    # ``bone``, ``motion`` of one ``pose3d``): one sample reads and augments them once
+    shared: tuple = ()
+    normalize: Any = None  # the pose NormalizeConfig, parsed once
+
+    def __post_init__(self) -> None:
+        self.shared = (self.source, repr(replace(self.cfg, stream="joint", input=None, kwarg="x")))
+        if self.cfg.normalize is not None:
+            from multimodal_har.config import from_dict
+            from multimodal_har.skeleton.normalize import NormalizeConfig
+
+            self.normalize = from_dict(NormalizeConfig, self.cfg.normalize)
 
 
 def _kind_of(f: Any) -> str:
@@ -346,6 +359,7 @@ class StoreDataset(Dataset):
             raise ValueError(f"no video of split {split!r} has any of the configured modalities")
         self.labels = [lab for _, lab in self.videos for _ in range(config.windows_per_video)]
         self._files: collections.OrderedDict = collections.OrderedDict()
+        self._time_cache: collections.OrderedDict = collections.OrderedDict()
         self._pid = os.getpid()
         self._shapes: dict[tuple[str, str], tuple[int, ...]] = {}
         self._probe()
@@ -410,12 +424,20 @@ class StoreDataset(Dataset):
         self._files.clear()
 
     def _times(self, f: Any, s: _Stream) -> np.ndarray:
-        if s.kind == "flow":
-            return f["times"][()]
-        if "timestamps" in f:
-            return f["timestamps"][()]
-        data = f["keypoint" if s.kind == "pose" else s.cfg.key]
-        return np.arange(data.shape[0]) / self._rate(f, s)
+        """The entry's frame times (s), read once per process (each sample needs them twice)."""
+        key = (f.filename, s.name)
+        t = self._time_cache.get(key)
+        if t is None:
+            if s.kind == "flow":
+                t = f["times"][()]
+            elif "timestamps" in f:
+                t = f["timestamps"][()]
+            else:
+                t = np.arange(f["keypoint" if s.kind == "pose" else s.cfg.key].shape[0]) / self._rate(f, s)
+            self._time_cache[key] = t
+            while len(self._time_cache) > _CACHED_TIMES:
+                self._time_cache.popitem(last=False)
+        return t
 
     # ------------------------------------------------------------------ items
     def __len__(self) -> int:
@@ -467,13 +489,14 @@ class StoreDataset(Dataset):
                 here.append(s)
         start, stop = self._window(index, epoch, spans) if spans else (0.0, 0.0)
         inputs: dict[str, dict[str, np.ndarray]] = {}
+        shared: dict[tuple, Any] = {}
         for s in self.streams:
             if s not in here:
                 continue
             # stop is inclusive for a whole video (its last frame), half-open for windows and
             # time ranges (the frame at a boundary belongs to the next range)
             end = np.nextafter(stop, np.inf) if self._inclusive_stop() else stop
-            x = self._load(vid, s, start, end, self._rng(epoch, index, self._source_seed[s.source]))
+            x = self._load(vid, s, start, end, self._rng(epoch, index, self._source_seed[s.source]), shared)
             if x is not None:
                 inputs.setdefault(s.input, {})[s.cfg.kwarg] = x
         return {"id": vid, "label": label, "inputs": inputs, "start": start, "stop": stop}
@@ -520,16 +543,36 @@ class StoreDataset(Dataset):
         a, b = A.contiguous_slice(n, cfg.frames, rng)
         return np.arange(lo + a, lo + b)
 
-    def _load(self, vid: str, s: _Stream, start: float, stop: float,
-              rng: Optional[np.random.Generator]) -> Optional[np.ndarray]:
-        """One stream's model input for the window, or None (logged) if unreadable or not finite."""
+    def _load(self, vid: str, s: _Stream, start: float, stop: float, rng: Optional[np.random.Generator],
+              shared: Optional[dict] = None) -> Optional[np.ndarray]:
+        """One stream's model input for the window, or None (logged) if unreadable or not finite.
+
+        ``shared`` (one dict per sample) keeps what a pose stream read, augmented and normalised,
+        for the streams of the same entry and settings (:attr:`_Stream.shared`): they draw the
+        same generator, so reading once gives what each would have read.
+        """
         try:
             f = self._open(vid, s.source)
-            pos = self._positions(self._times(f, s), s, start, stop, rng)
-            x = getattr(self, f"_load_{s.kind}")(f, s, pos, rng if s.cfg.augment else None)
+            key = (s.kind, *s.shared) if shared is not None and s.kind == "pose" else None
+            if key is not None and key in shared:
+                x = shared[key]
+            else:
+                pos = self._positions(self._times(f, s), s, start, stop, rng)
+                x = getattr(self, f"_load_{s.kind}")(f, s, pos, rng if s.cfg.augment else None)
+                if key is not None:
+                    shared[key] = x
         except (OSError, KeyError) as e:
             log.warning("%s: cannot read %s of %r (%s): treated as missing", self.root, s.source, vid, e)
             return None
+        if s.kind == "pose":  # (joints, layout) -> the stream
+            x, layout = x
+            if np.all(np.isfinite(x)) and s.cfg.stream != "joint":
+                if layout is None:
+                    raise ValueError(f"{s.source} entry of {vid!r} has no 'layout' attribute, which stream "
+                                     f"{s.cfg.stream!r} needs")
+                from multimodal_har.skeleton.layouts import get_layout
+
+                x = get_layout(layout).stream(x, s.cfg.stream).astype(np.float32)
         if not np.all(np.isfinite(x)):
             log.warning("%s: NaN/inf in %s of %r (stream %r, window %.3f-%.3f s): treated as missing",
                         self.root, s.source, vid, s.name, start, stop)
@@ -570,16 +613,17 @@ class StoreDataset(Dataset):
             return x.reshape(K, 2 * L, *x.shape[3:])  # (K, 2L, H, W): x0, y0, x1, y1, ...
         return x.transpose(0, 2, 1, 3, 4)  # (K, 2, L, H, W)
 
-    def _load_pose(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> np.ndarray:
-        from multimodal_har.skeleton.layouts import convert, get_layout
-        from multimodal_har.skeleton.normalize import NormalizeConfig, normalize, present
+    def _load_pose(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> tuple[np.ndarray, Optional[str]]:
+        """``(T, M, V, C)`` joints, converted, normalised and augmented, and their layout."""
+        from multimodal_har.skeleton.layouts import convert
+        from multimodal_har.skeleton.normalize import normalize, present
 
         cfg = s.cfg
         lo, hi = int(pos.min()), int(pos.max()) + 1  # one contiguous read, then pick
         x = f["keypoint"][lo:hi][pos - lo].astype(np.float32)  # (T, M, V, C)
         score = (f["score"][lo:hi][pos - lo] if "score" in f else np.ones(x.shape[:3])).astype(np.float32)
         if not np.all(np.isfinite(x)):
-            return x  # reported by _load
+            return x, None  # reported by _load
         layout = attr_value(f.attrs["layout"]) if "layout" in f.attrs else None
         if cfg.target_layout is not None and cfg.target_layout != layout:
             if layout is None:
@@ -589,9 +633,7 @@ class StoreDataset(Dataset):
         if cfg.normalize is not None:
             if layout is None:
                 raise ValueError(f"{s.source} entry has no 'layout' attribute, which normalize needs")
-            from multimodal_har.config import from_dict
-
-            ncfg = from_dict(NormalizeConfig, cfg.normalize)
+            ncfg = s.normalize
             rate = None
             if ncfg.fps is not None:  # the rate of the frames as sampled
                 t = self._times(f, s)[pos]
@@ -605,7 +647,7 @@ class StoreDataset(Dataset):
         if rng is not None:
             x = A.augment_pose(x, present(x, score), rng, rotate_deg=cfg.rotate_deg, scale=cfg.scale,
                                jitter=cfg.jitter)
-        return get_layout(layout).stream(x, cfg.stream).astype(np.float32)
+        return x, layout  # _load takes the stream
 
     def _load_audio(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> np.ndarray:
         x = f["logmel"][int(pos[0]):int(pos[-1]) + 1].astype(np.float32)  # (T, n_mels)

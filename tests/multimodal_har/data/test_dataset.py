@@ -199,6 +199,26 @@ def test_streams_of_one_entry_share_their_augmentation(skeleton_store):
         j, bone, motion = s["joint"]["x"], s["bone"]["x"], s["motion"]["x"]
         np.testing.assert_allclose(bone[:, :, edges[0]], j[:, :, edges[0]] - j[:, :, edges[1]], atol=1e-6)
         np.testing.assert_allclose(motion[:-1], j[1:] - j[:-1], atol=1e-6)
+        # each stream is what a dataset of that stream alone gives
+        alone = DataConfig(store=str(skeleton_store), val_fraction=0, window=2.0, modalities={"bone": mods["bone"]})
+        np.testing.assert_array_equal(StoreDataset(alone, "train", train=True, seed=3)[(epoch, 1)]["inputs"]["bone"]["x"],
+                                      bone)
+
+
+def test_streams_of_one_entry_read_it_once(skeleton_store, monkeypatch):
+    """The three streams of one entry cost one read and one augmentation per sample; a stream
+    with other settings (here: no augmentation) reads its own."""
+    mods = {s: {"source": "pose3d", "stream": s, "rate_hz": 15.0, "frames": 12} for s in ("joint", "bone", "motion")}
+    mods["plain"] = {"source": "pose3d", "stream": "joint", "rate_hz": 15.0, "frames": 12, "augment": False,
+                     "input": "plain"}
+    ds = StoreDataset(DataConfig(store=str(skeleton_store), val_fraction=0, window=2.0, modalities=mods),
+                      "train", train=True, seed=3)
+    reads = []
+    real = StoreDataset._load_pose
+    monkeypatch.setattr(StoreDataset, "_load_pose", lambda self, *a: reads.append(a[1].name) or real(self, *a))
+    sample = ds[(0, 1)]["inputs"]
+    assert reads == ["joint", "plain"]
+    assert set(sample) == {"joint", "bone", "motion", "plain"}
 
 
 def test_class_balanced_sampler_draws_classes_evenly(skeleton_store):
