@@ -46,24 +46,35 @@ def one_core_vs_all(backend: str, videos: str | Path, *, replicas: int, unit: st
 
 
 def loader_rate(ds, *, workers: int, batch_size: int, epochs: int, class_balanced: bool = False,
-                pin: bool | None = None) -> float:
+                pin: bool | None = None, device=None) -> float:
     """Samples/s that ``make_loader`` delivers over ``epochs`` epochs, after one warm-up epoch
-    (workers start, files open, caches fill)."""
+    (workers start, files open, caches fill). ``device``: each batch also goes there through
+    ``train.to_device`` (copy, and uint8 frames normalised there), timed to the last one's arrival."""
     import time
 
+    import torch
+
     from multimodal_har.data.dataset import make_loader
+    from multimodal_har.train import to_device
 
     loader = make_loader(ds, batch_size, shuffle=True, class_balanced=class_balanced, num_workers=workers, seed=0)
     if pin is not None:
         loader.pin_memory = pin
+
+    def deliver(batch):
+        return batch if device is None else to_device(batch, device)
+
     ds.set_epoch(0)
-    for _ in loader:
-        pass
+    for batch in loader:
+        deliver(batch)
     n, t0 = 0, time.perf_counter()
     for epoch in range(1, epochs + 1):
         ds.set_epoch(epoch)
         for batch in loader:
+            deliver(batch)
             n += len(batch["ids"])
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
     rate = n / (time.perf_counter() - t0)
     del loader
     return rate

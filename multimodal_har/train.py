@@ -216,12 +216,19 @@ def pretrain_loss(out: tuple[dict[str, Tensor], Tensor], labels: Tensor, modalit
 
 # -- data ----------------------------------------------------------------------------------------------
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """The batch's tensors on ``device``, uint8 frames normalised there (``data.batch.finish_batch``);
+    the batch given is left as it was."""
+    from .data.batch import finish_batch
+
     out = dict(batch)
     out["label"] = batch["label"].to(device, non_blocking=True)
     out["present"] = batch["present"].to(device, non_blocking=True)
     out["inputs"] = {m: {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in kw.items()}
                      for m, kw in batch["inputs"].items()}
-    return out
+    if "affine" in batch:
+        out["affine"] = {m: {k: tuple(t.to(device, non_blocking=True) for t in v) for k, v in kw.items()}
+                         for m, kw in batch["affine"].items()}
+    return finish_batch(out)
 
 
 def eval_loader(dataset, batch_size: int, num_workers: int, dist: Dist):

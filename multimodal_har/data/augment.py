@@ -99,25 +99,33 @@ def crop_resize(frames: np.ndarray, region: tuple[int, int, int, int], size: tup
                 flip: bool = False, flow: bool = False) -> np.ndarray:
     """Crop ``region`` of ``(N, C, H, W)`` frames, resize to ``size``, mirror if ``flip``.
 
-    For flow (``flow=True``, ``C = 2`` as ``(x, y)`` in pixels) the vectors are scaled by the
-    resize factors and the x component is negated when mirrored, so the result is the flow of
-    the transformed frames. Returns float32 ``(N, C, out_h, out_w)``.
+    uint8 frames stay uint8 (resized in uint8, bilinear with antialiasing, as image libraries
+    do); other dtypes come back float32. For float flow (``flow=True``, ``C = 2`` as ``(x, y)``
+    in pixels) the vectors are scaled by the resize factors and the x component is negated when
+    mirrored, so the result is the flow of the transformed frames; quantised (uint8) flow cannot
+    be negated in place, so the caller does both on the values (see ``StoreDataset._spatial``).
+    Returns ``(N, C, out_h, out_w)``, contiguous.
     """
     import torch
 
     y, x, h, w = region
-    out = np.ascontiguousarray(frames[:, :, y:y + h, x:x + w], dtype=np.float32)  # (N, C, h, w)
+    u8 = frames.dtype == np.uint8
+    if flow and u8:
+        raise ValueError("crop_resize(flow=True) takes flow in float pixels; for TSN-quantised uint8 flow "
+                         "pass flow=False and scale / negate the dequantised values")
+    out = frames[:, :, y:y + h, x:x + w]  # (N, C, h, w), a view
     if (h, w) != tuple(size):
-        t = torch.from_numpy(out)
+        t = torch.from_numpy(np.ascontiguousarray(out, dtype=np.uint8 if u8 else np.float32))
         out = torch.nn.functional.interpolate(t, size=size, mode="bilinear", align_corners=False,
                                               antialias=True).numpy()
         if flow:
             out[:, 0] *= size[1] / w  # x displacements scale with the width
             out[:, 1] *= size[0] / h
     if flip:
-        out = out[..., ::-1].copy()
-        if flow:
-            out[:, 0] = -out[:, 0]
+        out = out[..., ::-1]
+    out = np.ascontiguousarray(out, dtype=np.uint8 if u8 else np.float32)
+    if flip and flow:
+        out[:, 0] = -out[:, 0]
     return out
 
 

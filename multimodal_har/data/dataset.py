@@ -9,9 +9,13 @@ batch and gives each input a ``(B, T)`` mask and the batch a ``present`` matrix.
 
 Sample (one item) and batch formats are the data/training contract of issue 6::
 
-    sample = {"id", "label", "inputs": {input: {kwarg: array}}, "start", "stop"}
+    sample = {"id", "label", "inputs": {input: {kwarg: array}}, "start", "stop", ["affine"]}
     batch  = {"ids", "label" (B,), "inputs": {input: {kwarg: (B, T, ...), "mask": (B, T)}},
-              "present": (B, len(modalities)), "start" (B,), "stop" (B,)}
+              "present": (B, len(modalities)), "start" (B,), "stop" (B,), ["affine"]}
+
+RGB and flow leave the dataset as uint8 crops with a per-sample scale and offset (``affine``)
+and are normalised to float32 on the training device (``DataConfig.normalize_on_device``,
+:mod:`multimodal_har.data.batch`); ``train.to_device`` does it, so models never see uint8.
 
 Config keys of :class:`DataConfig.modalities` are *streams*; each feeds the model input
 ``input`` (default: the key) through the keyword argument ``kwarg`` (default ``x``, whose mask is
@@ -51,6 +55,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from multimodal_har.skeleton.layouts import STREAMS
 
 from . import augment as A
+from .batch import apply_affine, collate, finish_batch, mask_name
 from .store import FeatureStore, attr_value
 
 log = logging.getLogger(__name__)
@@ -160,11 +165,6 @@ class ModalityConfig:
         return mask_name(self.kwarg)
 
 
-def mask_name(kwarg: str) -> str:
-    """The mask kwarg that goes with ``kwarg``: ``x`` -> ``mask``, ``rgb`` -> ``rgb_mask``."""
-    return "mask" if kwarg == "x" else f"{kwarg}_mask"
-
-
 @dataclass(kw_only=True)
 class DataConfig:
     """Which store, which streams, and how samples are cut.
@@ -187,6 +187,11 @@ class DataConfig:
             (the manifest's splits and ``val_fraction`` are ignored) and a split's windows lie
             inside its range; a window longer than the range is cut to it. For datasets where
             each video is its own class or one long recording per subject (``mhar demo``).
+        normalize_on_device: rgb and flow crops leave the dataset as uint8 with a per-sample
+            scale and offset (``sample["affine"]``), and :func:`~multimodal_har.data.batch.finish_batch`
+            normalises them on the training device (``train.to_device`` calls it): a quarter of
+            the bytes to copy and no float work per pixel in the workers. False: the dataset
+            returns normalised float32 (the same values), e.g. to look at ``dataset[i]``.
     """
 
     store: str
@@ -200,6 +205,7 @@ class DataConfig:
     class_balanced: bool = False
     num_workers: int = 4
     time_splits: Optional[dict[str, list[float]]] = None
+    normalize_on_device: bool = True
 
     def __post_init__(self) -> None:
         from multimodal_har.config import from_dict
@@ -383,7 +389,7 @@ class StoreDataset(Dataset):
             for vid in vids[:3]:  # the first readable, finite entry
                 out = self._load(vid, s, -np.inf, np.inf, None)
                 if out is not None:
-                    self._shapes[(s.input, s.cfg.kwarg)] = tuple(out.shape[1:])
+                    self._shapes[(s.input, s.cfg.kwarg)] = tuple(out[0].shape[1:])
                     break
         self._close_all()
 
@@ -489,6 +495,7 @@ class StoreDataset(Dataset):
                 here.append(s)
         start, stop = self._window(index, epoch, spans) if spans else (0.0, 0.0)
         inputs: dict[str, dict[str, np.ndarray]] = {}
+        affine: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
         shared: dict[tuple, Any] = {}
         for s in self.streams:
             if s not in here:
@@ -496,10 +503,19 @@ class StoreDataset(Dataset):
             # stop is inclusive for a whole video (its last frame), half-open for windows and
             # time ranges (the frame at a boundary belongs to the next range)
             end = np.nextafter(stop, np.inf) if self._inclusive_stop() else stop
-            x = self._load(vid, s, start, end, self._rng(epoch, index, self._source_seed[s.source]), shared)
-            if x is not None:
-                inputs.setdefault(s.input, {})[s.cfg.kwarg] = x
-        return {"id": vid, "label": label, "inputs": inputs, "start": start, "stop": stop}
+            out = self._load(vid, s, start, end, self._rng(epoch, index, self._source_seed[s.source]), shared)
+            if out is None:
+                continue
+            x, aff = out
+            if aff is not None and not self.config.normalize_on_device:
+                x, aff = apply_affine(x, *aff), None
+            inputs.setdefault(s.input, {})[s.cfg.kwarg] = x
+            if aff is not None:
+                affine.setdefault(s.input, {})[s.cfg.kwarg] = aff
+        sample = {"id": vid, "label": label, "inputs": inputs, "start": start, "stop": stop}
+        if affine:
+            sample["affine"] = affine
+        return sample
 
     def sample_times(self, index: int, *, epoch: Optional[int] = None) -> dict[str, np.ndarray]:
         """The timestamps each stream reads for item ``index`` (rgb/flow ``(K, s)``, others ``(T,)``).
@@ -544,8 +560,9 @@ class StoreDataset(Dataset):
         return np.arange(lo + a, lo + b)
 
     def _load(self, vid: str, s: _Stream, start: float, stop: float, rng: Optional[np.random.Generator],
-              shared: Optional[dict] = None) -> Optional[np.ndarray]:
-        """One stream's model input for the window, or None (logged) if unreadable or not finite.
+              shared: Optional[dict] = None) -> Optional[tuple[np.ndarray, Optional[tuple]]]:
+        """One stream's model input for the window and, for uint8 frames, their per-channel
+        ``(scale, offset)`` to normalised float32; None (logged) if unreadable or not finite.
 
         ``shared`` (one dict per sample) keeps what a pose stream read, augmented and normalised,
         for the streams of the same entry and settings (:attr:`_Stream.shared`): they draw the
@@ -564,6 +581,9 @@ class StoreDataset(Dataset):
         except (OSError, KeyError) as e:
             log.warning("%s: cannot read %s of %r (%s): treated as missing", self.root, s.source, vid, e)
             return None
+        aff = None
+        if s.kind in ("rgb", "flow"):
+            x, aff = x
         if s.kind == "pose":  # (joints, layout) -> the stream
             x, layout = x
             if np.all(np.isfinite(x)) and s.cfg.stream != "joint":
@@ -573,45 +593,60 @@ class StoreDataset(Dataset):
                 from multimodal_har.skeleton.layouts import get_layout
 
                 x = get_layout(layout).stream(x, s.cfg.stream).astype(np.float32)
-        if not np.all(np.isfinite(x)):
+        if x.dtype != np.uint8 and not np.all(np.isfinite(x)):
             log.warning("%s: NaN/inf in %s of %r (stream %r, window %.3f-%.3f s): treated as missing",
                         self.root, s.source, vid, s.name, start, stop)
             return None
-        return x
+        return x, aff
 
-    def _spatial(self, frames: np.ndarray, s: _Stream, rng: Optional[np.random.Generator], *, flow: bool
-                 ) -> np.ndarray:
+    def _spatial(self, frames: np.ndarray, s: _Stream, rng: Optional[np.random.Generator], *,
+                 bound: Optional[float] = None) -> tuple[np.ndarray, Optional[tuple[np.ndarray, np.ndarray]]]:
+        """Crop / resize / mirror ``(N, C, H, W)`` frames; RGB uint8, or flow as TSN-quantised
+        uint8 of ``bound`` (float pixels if stored as float). uint8 stays uint8, resized as uint8
+        (as TSN and MMAction resize their frame and flow images), and comes with the per-channel
+        ``(scale, offset)`` that maps it to normalised float32: rgb ``(q / 255 - mean) / std``;
+        flow ``(g * (q * 2 * bound / 255 - bound) - mean) / std`` with ``g`` the resize factor of
+        the component, negated for x when mirrored (the flow of the mirrored frames)."""
         cfg = s.cfg
+        flow = bound is not None or s.kind == "flow"
         region, size = A.crop_region(frames.shape[2], frames.shape[3], crop=cfg.crop, resize=cfg.resize,
                                      multi_scale=cfg.multi_scale, rng=rng)
         flip = bool(rng is not None and cfg.flip and rng.random() < 0.5)
-        x = A.crop_resize(frames, region, size, flip=flip, flow=flow)  # (N, C, h, w) float32
+        channels = 2 if flow else 3
+        mean = np.broadcast_to(np.asarray(cfg.mean if cfg.mean is not None else (0.0 if flow else IMAGENET_MEAN),
+                                          np.float32), (channels,))
+        std = np.broadcast_to(np.asarray(cfg.std if cfg.std is not None else (FLOW_STD if flow else IMAGENET_STD),
+                                         np.float32), (channels,))
+        if frames.dtype != np.uint8:  # float flow (a float16 store): vectors scaled in float
+            x = A.crop_resize(frames, region, size, flip=flip, flow=flow)
+            return ((x - mean.reshape(-1, 1, 1)) / std.reshape(-1, 1, 1)).astype(np.float32), None
+        x = A.crop_resize(frames, region, size, flip=flip)  # uint8, pixels moved only
         if not flow:
-            x /= 255.0
-        mean = np.asarray(cfg.mean if cfg.mean is not None else (0.0 if flow else IMAGENET_MEAN), np.float32)
-        std = np.asarray(cfg.std if cfg.std is not None else (FLOW_STD if flow else IMAGENET_STD), np.float32)
-        return ((x - mean.reshape(-1, 1, 1)) / std.reshape(-1, 1, 1)).astype(np.float32)
+            return x, (1.0 / (255.0 * std), -mean / std)
+        gain = np.array([size[1] / region[3] * (-1.0 if flip else 1.0), size[0] / region[2]], np.float32)
+        return x, (gain * (2.0 * bound / 255.0) / std, (-gain * bound - mean) / std)
 
-    def _load_rgb(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> np.ndarray:
+    def _load_rgb(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> tuple[np.ndarray, Optional[tuple]]:
         from extractors.rgb import read_rgb
 
         K, T = pos.shape
         uniq, inv = np.unique(pos.reshape(-1), return_inverse=True)  # decode each frame once
         frames = read_rgb(f, uniq)[inv].transpose(0, 3, 1, 2)  # (K*T, H, W, 3) -> (K*T, 3, H, W)
-        x = self._spatial(frames, s, rng, flow=False)
+        x, aff = self._spatial(frames, s, rng)
         x = x.reshape(K, T, *x.shape[1:])  # (K, T, 3, H, W)
-        return x[:, 0] if s.cfg.layout == "2d" else x.transpose(0, 2, 1, 3, 4)  # (K, 3, [T,] H, W)
+        return (x[:, 0] if s.cfg.layout == "2d" else x.transpose(0, 2, 1, 3, 4)), aff  # (K, 3, [T,] H, W)
 
-    def _load_flow(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> np.ndarray:
+    def _load_flow(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> tuple[np.ndarray, Optional[tuple]]:
         from multimodal_har.flow.codec import read_flow
 
         K, L = pos.shape
         uniq, inv = np.unique(pos.reshape(-1), return_inverse=True)
-        x = self._spatial(read_flow(f, uniq)[inv], s, rng, flow=True)  # (K*L, 2, H, W) pixels
+        q = read_flow(f, uniq, quantized=True)[inv]  # (K*L, 2, H, W) uint8 (float if stored so)
+        x, aff = self._spatial(q, s, rng, bound=float(f.attrs["bound"]))
         x = x.reshape(K, L, 2, *x.shape[2:])  # (K, L, 2, H, W)
-        if s.cfg.layout == "2d":
-            return x.reshape(K, 2 * L, *x.shape[3:])  # (K, 2L, H, W): x0, y0, x1, y1, ...
-        return x.transpose(0, 2, 1, 3, 4)  # (K, 2, L, H, W)
+        if s.cfg.layout == "2d":  # (K, 2L, H, W): x0, y0, x1, y1, ...
+            return x.reshape(K, 2 * L, *x.shape[3:]), None if aff is None else tuple(np.tile(a, L) for a in aff)
+        return x.transpose(0, 2, 1, 3, 4), aff  # (K, 2, L, H, W)
 
     def _load_pose(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> tuple[np.ndarray, Optional[str]]:
         """``(T, M, V, C)`` joints, converted, normalised and augmented, and their layout."""
@@ -669,49 +704,6 @@ class StoreDataset(Dataset):
         """:func:`collate` for this dataset's inputs; an input absent from the whole batch is
         zeros of its known shape with an all-False mask."""
         return collate(samples, self.modalities, shapes=self._shapes)
-
-
-def collate(samples: list[dict[str, Any]], modalities: list[str],
-            shapes: Optional[Mapping[tuple[str, str], tuple[int, ...]]] = None) -> dict[str, Any]:
-    """Stack samples into a batch, padding every kwarg along its first (time / segment) axis.
-
-    Returns ``{"ids", "label" (B,), "inputs": {input: {kwarg: (B, T_max, ...), mask: (B, T_max)}},
-    "present" (B, len(modalities)), "start" (B,), "stop" (B,)}``; a missing stream is zeros with
-    an all-False mask. A kwarg absent from every sample appears only if ``shapes`` gives its
-    per-frame shape (as ``(1, ...)`` zeros).
-    """
-    B = len(samples)
-    batch_inputs: dict[str, dict[str, torch.Tensor]] = {}
-    present = torch.zeros(B, len(modalities), dtype=torch.bool)
-    for j, name in enumerate(modalities):
-        kwargs = list(dict.fromkeys([k for (n, k) in (shapes or {}) if n == name]
-                                    + [k for smp in samples for k in smp["inputs"].get(name, {})]))
-        out: dict[str, torch.Tensor] = {}
-        for kw in kwargs:
-            arrays = [smp["inputs"].get(name, {}).get(kw) for smp in samples]
-            given = [a for a in arrays if a is not None]
-            trailing = tuple(given[0].shape[1:]) if given else tuple((shapes or {}).get((name, kw), ()))
-            if not given and (name, kw) not in (shapes or {}):
-                continue
-            bad = sorted({tuple(a.shape[1:]) for a in given} - {trailing})
-            if bad:
-                raise ValueError(f"input {name!r} kwarg {kw!r}: samples of per-step shapes {trailing} and {bad} "
-                                 f"in one batch (set crop / max_people so that they agree)")
-            t_max = max([len(a) for a in given], default=1)
-            x = torch.zeros(B, t_max, *trailing, dtype=torch.float32)
-            mask = torch.zeros(B, t_max, dtype=torch.bool)
-            for i, a in enumerate(arrays):
-                if a is not None:
-                    x[i, :len(a)] = torch.as_tensor(a)
-                    mask[i, :len(a)] = True
-                    present[i, j] = True
-            out[kw], out[mask_name(kw)] = x, mask
-        batch_inputs[name] = out
-    return {"ids": [s["id"] for s in samples],
-            "label": torch.tensor([s["label"] for s in samples], dtype=torch.long),
-            "inputs": batch_inputs, "present": present,
-            "start": torch.tensor([s["start"] for s in samples], dtype=torch.float64),
-            "stop": torch.tensor([s["stop"] for s in samples], dtype=torch.float64)}
 
 
 # ---------------------------------------------------------------------- loading
@@ -788,5 +780,5 @@ def make_loader(dataset: StoreDataset, batch_size: int, *, shuffle: bool, class_
                       worker_init_fn=_worker_init if num_workers > 0 else None)
 
 
-__all__ = ["DataConfig", "ModalityConfig", "StoreDataset", "collate", "make_loader", "EpochSampler",
-           "split_videos", "mask_name"]
+__all__ = ["DataConfig", "ModalityConfig", "StoreDataset", "collate", "finish_batch", "make_loader",
+           "EpochSampler", "split_videos", "mask_name"]

@@ -154,22 +154,29 @@ class FlowWriter:
         self._rows = []
 
 
-def read_flow(f: Any, indices: Optional[Sequence[int]] = None) -> np.ndarray:
+def read_flow(f: Any, indices: Optional[Sequence[int]] = None, *, quantized: bool = False) -> np.ndarray:
     """Flow fields of an open ``flow`` entry as ``(N, 2, H, W)`` float32 pixels (x, y).
 
-    Only the requested pairs are read and decoded.
+    Only the requested pairs are read and decoded. ``quantized``: the stored TSN-quantised
+    uint8 as it is (``dequantize(q, f.attrs["bound"])`` gives pixels), for the ``jpeg`` and
+    ``uint8`` formats; a ``float16`` entry still gives float32 pixels.
     """
     fmt, bound = attr_value(f.attrs["format"]), float(f.attrs["bound"])
     n = int(f["pairs"].shape[0])
     idx = list(range(n)) if indices is None else [int(i) for i in indices]
+    raw = quantized and fmt in ("jpeg", "uint8")
     if not idx:
-        return np.zeros((0, 2, int(f.attrs["height"]), int(f.attrs["width"])), np.float32)
+        return np.zeros((0, 2, int(f.attrs["height"]), int(f.attrs["width"])), np.uint8 if raw else np.float32)
     if fmt == "jpeg":  # one HDF5 read per component for all the pairs
-        xs, ys = (read_rows(f[k], idx) for k in ("flow_x", "flow_y"))
-        q = np.stack([np.stack([decode_gray_jpeg(a), decode_gray_jpeg(b)]) for a, b in zip(xs, ys)])
-        return dequantize(q, bound)
-    data = np.asarray(read_rows(f["flow"], idx))
-    return dequantize(data, bound) if fmt == "uint8" else data.astype(np.float32)
+        q = np.empty((len(idx), 2, int(f.attrs["height"]), int(f.attrs["width"])), np.uint8)
+        for c, k in enumerate(("flow_x", "flow_y")):
+            for i, data in enumerate(read_rows(f[k], idx)):
+                q[i, c] = decode_gray_jpeg(data)  # into place: no per-pair stacking
+    else:
+        q = np.asarray(read_rows(f["flow"], idx))
+    if raw:
+        return q
+    return dequantize(q, bound) if fmt != "float16" else q.astype(np.float32)
 
 
 def read_flow_quantized(f: Any, index: int) -> np.ndarray:

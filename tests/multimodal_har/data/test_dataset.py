@@ -86,8 +86,10 @@ def test_shapes_per_modality_and_missing_audio(video_store):
     assert full["pose"]["x"].shape[1:] == (1, 33, 3) and full["pose"]["x"].shape[0] == 4  # 2 s at 2 fps
     assert full["audio"]["x"].shape == (150, 32)
     assert "audio" not in by_id["taichi/tai_chi"]["inputs"]  # no audio track
-    for x in (v["x"] for v in full.values()):
-        assert x.dtype == np.float32 and np.isfinite(x).all()
+    for name, v in full.items():  # frames leave as uint8 crops, normalised on the device
+        assert v["x"].dtype == (np.uint8 if name in ("rgb", "flow") else np.float32) and np.isfinite(v["x"]).all()
+    scale, offset = by_id["makeup/apply_eye_makeup_with_audio"]["affine"]["flow"]["x"]
+    assert scale.shape == offset.shape == (4,)  # x0, y0, x1, y1
     # 3D layout: T consecutive frames per segment, flow as (K, 2, L, H, W)
     cfg3 = video_config(video_store, modalities={
         "rgb": {"segments": 2, "layout": "3d", "clip_length": 4, "crop": 32, "resize": 40},
@@ -122,6 +124,70 @@ def test_flip_mirrors_flow_and_negates_x(video_store):
     np.testing.assert_array_equal(flipped[:, 1], plain[:, 1, :, ::-1])
     half = crop_resize(flow, (0, 0, H, W), (H // 2, W // 2), flow=True)  # vectors shrink with the image
     assert np.abs(half).mean() == pytest.approx(np.abs(plain).mean() / 2, rel=0.1)
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_frames_normalised_on_the_device_equal_the_workers_own(video_store, train):
+    """uint8 crops + finish_batch give what the dataset gives with normalize_on_device=False,
+    for 2D and 3D layouts, crops, multi-scale resizing and mirroring."""
+    from multimodal_har.data.batch import finish_batch
+
+    mods = {"rgb": {"segments": 3, "crop": 40, "resize": 56, "multi_scale": True},
+            "flow": {"segments": 2, "flow_length": 3, "crop": 40, "resize": 48, "multi_scale": True},
+            "rgb3": {"source": "rgb", "kind": "rgb", "segments": 2, "layout": "3d", "clip_length": 2, "crop": 32},
+            "flow3": {"source": "flow", "kind": "flow", "segments": 2, "layout": "3d", "flow_length": 2,
+                      "crop": 32, "mean": [0.5, -0.5], "std": [10.0, 30.0]},
+            "audio": {"frames": 150}}
+    mine = StoreDataset(video_config(video_store, modalities=mods), "train", train=train, seed=2)
+    theirs = StoreDataset(video_config(video_store, modalities=mods, normalize_on_device=False), "train",
+                          train=train, seed=2)
+    for epoch in (0, 1):
+        a = [mine[(epoch, i)] for i in range(len(mine))]
+        b = theirs.collate([theirs[(epoch, i)] for i in range(len(theirs))])
+        assert all("affine" in x for x in a) and "affine" not in b
+        batch = mine.collate(a)
+        assert batch["inputs"]["rgb"]["x"].dtype == torch.uint8 and "affine" in batch
+        done = finish_batch(batch)
+        assert "affine" not in done
+        for m, kws in b["inputs"].items():
+            for k, v in kws.items():
+                assert done["inputs"][m][k].dtype == v.dtype
+                torch.testing.assert_close(done["inputs"][m][k], v, atol=1e-5, rtol=1e-5)
+
+
+def test_quantised_flow_crop_mirror_and_resize_keep_the_vectors(video_store):
+    """The uint8 path's flow equals the float-pixel path: exactly up to float rounding for crops
+    and mirroring, within the quantisation step where both resize."""
+    from multimodal_har.data.batch import apply_affine
+
+    ds = StoreDataset(video_config(video_store), "train", train=False)
+    s = ds.streams[1]
+    with h5py.File(video_store / "flow/walking/chaplin_with_audio.h5") as f:
+        q, bound = read_flow(f, [3, 4], quantized=True), float(f.attrs["bound"])
+        pixels = read_flow(f, [3, 4])
+    assert q.dtype == np.uint8
+    H, W = q.shape[2:]
+
+    class Flip:  # crop_region draws first (positions), then the mirror
+        def __init__(self, flip):
+            self.flip = flip
+
+        def integers(self, lo, hi, size=None):
+            return lo
+
+        def random(self):
+            return 0.0 if self.flip else 1.0
+
+    for crop, resize, flip in ((40, None, False), (40, None, True), (24, 32, True)):
+        s.cfg.crop, s.cfg.resize = crop, resize
+        x, aff = ds._spatial(q, s, Flip(flip), bound=bound)
+        got = apply_affine(x, *aff) * 20.0  # back to pixels (mean 0, std 20)
+        r = resize / min(H, W) if resize else 1.0
+        side = round(crop / r)
+        want = crop_resize(pixels, (0, 0, side, side), (crop, crop), flip=flip, flow=True)
+        tol = 1e-4 if resize is None else 2 * (2 * bound / 255) * r + 0.05 * np.abs(want).max()
+        assert np.abs(got - want).max() <= tol, (crop, resize, flip)
+        assert np.abs(got - want).mean() < (1e-5 if resize is None else 2 * bound / 255)
 
 
 def test_eval_is_deterministic_and_epochs_reproduce_in_training(video_store):
