@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from multimodal_har.data.store import time_chunks
 from multimodal_har.data.video import VideoError, VideoInfo
 from multimodal_har.skeleton.tracking import arrange, track_people
 
@@ -122,8 +123,9 @@ class PoseExtractor(Extractor):
             data["score"] = arrange([f.score for f in frames], index, shape=(V,))
         else:
             data["keypoint"], data["score"] = lift(data["keypoint2d"], data["score2d"], size)
-        for name, arr in data.items():
-            out.create_dataset(name, data=arr, compression="gzip", compression_opts=4, shuffle=True)
+        for name, arr in data.items():  # chunked along time only: a window reads one or two chunks
+            out.create_dataset(name, data=arr, chunks=time_chunks(arr) if arr.size else None, compression="gzip",
+                               compression_opts=4, shuffle=True)
         out.create_dataset("timestamps", data=np.array([f.time for f in frames], dtype=np.float64))
         out.create_dataset("frame_indices", data=np.array([f.index for f in frames], dtype=np.int64))
         with_person = float((index >= 0).any(axis=1).mean())

@@ -263,6 +263,45 @@ class _Stream:
             self.normalize = from_dict(NormalizeConfig, self.cfg.normalize)
 
 
+class _Entry:
+    """An open store entry (``h5py.File``) whose datasets and attributes are looked up once per
+    open: h5py opens a dataset, with an empty chunk cache, on every ``f[name]`` (so a window
+    of poses was decompressed again on every read) and reads an attribute on every access."""
+
+    def __init__(self, file: Any) -> None:
+        self.file, self.filename = file, file.filename
+        self.attrs = _Attrs(file.attrs)
+        self._datasets: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        d = self._datasets.get(name)
+        if d is None:
+            d = self._datasets[name] = self.file[name]
+        return d
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._datasets or name in self.file
+
+    def keys(self) -> Any:
+        return self.file.keys()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class _Attrs:
+    def __init__(self, attrs: Any) -> None:
+        self._attrs, self._seen = attrs, {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._seen:
+            self._seen[name] = self._attrs[name]
+        return self._seen[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._seen or name in self._attrs
+
+
 def _kind_of(f: Any) -> str:
     keys = set(f.keys())
     for key, kind in (("frames", "rgb"), ("pairs", "flow"), ("keypoint", "pose"), ("logmel", "audio")):
@@ -416,7 +455,7 @@ class StoreDataset(Dataset):
         key = (vid, source)
         f = self._files.get(key)
         if f is None:
-            f = h5py.File(self.root / f"{source}/{vid}.h5", "r")
+            f = _Entry(h5py.File(self.root / f"{source}/{vid}.h5", "r"))
             self._files[key] = f
             while len(self._files) > _OPEN_FILES:
                 self._files.popitem(last=False)[1].close()
@@ -754,6 +793,12 @@ class EpochSampler(Sampler):
 
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)  # parallelism comes from the workers
+    try:  # OpenCV's own thread pool (colour conversion) would also take every core in every worker
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:
+        pass
 
 
 def make_loader(dataset: StoreDataset, batch_size: int, *, shuffle: bool, class_balanced: bool = False,

@@ -160,8 +160,7 @@ class FeatureStore:
                     raise ValueError(f"array {name!r} has dtype object; give a numeric array")
                 kw = {}
                 if a.ndim >= 1 and a.size > 1024:
-                    chunk_t = max(1, min(a.shape[0], (1 << 18) // max(1, a[0].nbytes)))
-                    kw = {"chunks": (chunk_t, *a.shape[1:]), "compression": compression}
+                    kw = {"chunks": time_chunks(a), "compression": compression}
                 f.create_dataset(name, data=a, **kw)
         return self.path(video_id, modality)
 
@@ -304,6 +303,14 @@ def read_rows(ds: Any, indices: Any) -> np.ndarray:
     lo, hi = int(uniq[0]), int(uniq[-1]) + 1
     rows = ds[lo:hi][uniq - lo] if hi - lo <= 4 * len(uniq) else ds[uniq]
     return rows[inv]
+
+
+def time_chunks(a: Any, max_bytes: int = 1 << 18) -> tuple[int, ...]:
+    """HDF5 chunks for a time-major ``(T, ...)`` array: whole time steps, up to ``max_bytes``
+    (256 KB) each, so reading a window decompresses few chunks. (h5py's automatic chunks split
+    every axis: a 4 s window of ``(T, M, V, C)`` poses touched 16 chunks.)"""
+    step = max(1, int(np.prod(a.shape[1:], dtype=np.int64)) * np.dtype(a.dtype).itemsize)
+    return (max(1, min(a.shape[0], max_bytes // step)), *a.shape[1:])
 
 
 def decode_jpeg_bytes(data: Any, *, gray: bool) -> np.ndarray:

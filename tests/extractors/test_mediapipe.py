@@ -5,6 +5,7 @@ Needs the `mediapipe` extra (mediapipe 0.10.21, numpy < 2), the README's install
 
 import shutil
 
+import h5py
 import numpy as np
 import pytest
 
@@ -57,6 +58,8 @@ def test_people_found_and_bones_stable_on_real_videos(extracted):
         T = a["num_frames"]
         assert d["keypoint"].shape == (T, 2, 33, 3) and d["score"].shape == (T, 2, 33)
         assert d["keypoint2d"].shape == (T, 2, 33, 2) and a["layout"] == a["layout2d"] == "mediapipe_33"
+        with h5py.File(store.path(vid, "pose3d")) as f:  # chunked along time only: a window is one read
+            assert f["keypoint"].chunks == (T, 2, 33, 3) and f["score"].chunks == (T, 2, 33)
         q = pose_quality(d["keypoint"], d["score"], L)
         # measured on these clips: 1.0 of frames, median bone CV 0.05-0.13
         assert q.person_fraction >= 0.95, (vid, q.person_fraction)

@@ -103,3 +103,12 @@ def test_missing_store_is_a_clear_error(tmp_path):
         FeatureStore(tmp_path / "nope")
     with pytest.raises(FileNotFoundError, match="has no 'rgb' for video 'v'"):
         FeatureStore(tmp_path, create=True).open("v", "rgb")
+
+
+def test_time_chunks_keep_whole_time_steps():
+    from multimodal_har.data.store import time_chunks
+
+    poses = np.zeros((1000, 2, 33, 3), np.float32)  # 792 bytes per frame
+    assert time_chunks(poses) == ((1 << 18) // 792, 2, 33, 3)
+    assert time_chunks(poses[:40]) == (40, 2, 33, 3)
+    assert time_chunks(np.zeros((5, 4096, 4096), np.uint8)) == (1, 4096, 4096)  # a step over the budget: one
