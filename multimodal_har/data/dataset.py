@@ -46,17 +46,17 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 
 from multimodal_har.skeleton.layouts import STREAMS
 
 from . import augment as A
 from .batch import apply_affine, collate, finish_batch, mask_name
-from .store import FeatureStore, attr_value
+from .loader import EpochSampler, make_loader
+from .store import CachedEntry, FeatureStore, attr_value
 
 log = logging.getLogger(__name__)
 
@@ -263,45 +263,6 @@ class _Stream:
             self.normalize = from_dict(NormalizeConfig, self.cfg.normalize)
 
 
-class _Entry:
-    """An open store entry (``h5py.File``) whose datasets and attributes are looked up once per
-    open: h5py opens a dataset, with an empty chunk cache, on every ``f[name]`` (so a window
-    of poses was decompressed again on every read) and reads an attribute on every access."""
-
-    def __init__(self, file: Any) -> None:
-        self.file, self.filename = file, file.filename
-        self.attrs = _Attrs(file.attrs)
-        self._datasets: dict[str, Any] = {}
-
-    def __getitem__(self, name: str) -> Any:
-        d = self._datasets.get(name)
-        if d is None:
-            d = self._datasets[name] = self.file[name]
-        return d
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._datasets or name in self.file
-
-    def keys(self) -> Any:
-        return self.file.keys()
-
-    def close(self) -> None:
-        self.file.close()
-
-
-class _Attrs:
-    def __init__(self, attrs: Any) -> None:
-        self._attrs, self._seen = attrs, {}
-
-    def __getitem__(self, name: str) -> Any:
-        if name not in self._seen:
-            self._seen[name] = self._attrs[name]
-        return self._seen[name]
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._seen or name in self._attrs
-
-
 def _kind_of(f: Any) -> str:
     keys = set(f.keys())
     for key, kind in (("frames", "rgb"), ("pairs", "flow"), ("keypoint", "pose"), ("logmel", "audio")):
@@ -455,7 +416,7 @@ class StoreDataset(Dataset):
         key = (vid, source)
         f = self._files.get(key)
         if f is None:
-            f = _Entry(h5py.File(self.root / f"{source}/{vid}.h5", "r"))
+            f = CachedEntry(h5py.File(self.root / f"{source}/{vid}.h5", "r"))
             self._files[key] = f
             while len(self._files) > _OPEN_FILES:
                 self._files.popitem(last=False)[1].close()
@@ -743,86 +704,6 @@ class StoreDataset(Dataset):
         """:func:`collate` for this dataset's inputs; an input absent from the whole batch is
         zeros of its known shape with an all-False mask."""
         return collate(samples, self.modalities, shapes=self._shapes)
-
-
-# ---------------------------------------------------------------------- loading
-class EpochSampler(Sampler):
-    """Indices for one epoch as ``(epoch, index)`` pairs, a function of ``(seed, epoch)`` only.
-
-    ``labels`` given: class-balanced draws with replacement (each class equally likely, then a
-    uniform sample of it), ``num_samples`` per epoch (default: the dataset's length). Otherwise
-    a permutation (``shuffle``) or the identity. With ``world_size > 1`` the epoch's list is
-    padded to a multiple of ``world_size`` and rank ``r`` takes ``r::world_size`` (as
-    ``DistributedSampler``). The epoch is read from ``dataset.epoch`` when iteration starts, so
-    ``dataset.set_epoch`` and ``sampler.set_epoch`` are the same thing.
-    """
-
-    def __init__(self, dataset: StoreDataset, *, shuffle: bool, seed: int, balanced: bool = False,
-                 rank: int = 0, world_size: int = 1, num_samples: Optional[int] = None) -> None:
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank must be in [0, world_size), got rank {rank}, world_size {world_size}")
-        self.dataset, self.shuffle, self.seed, self.balanced = dataset, shuffle, seed, balanced
-        self.rank, self.world_size = rank, world_size
-        total = num_samples or len(dataset)
-        self.total = -(-total // world_size) * world_size
-
-    def set_epoch(self, epoch: int) -> None:
-        self.dataset.set_epoch(epoch)
-
-    def __len__(self) -> int:
-        return self.total // self.world_size
-
-    def epoch_indices(self, epoch: int) -> np.ndarray:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        n = len(self.dataset)
-        if self.balanced:
-            labels = torch.as_tensor(self.dataset.labels)
-            counts = torch.bincount(labels.clamp(min=0))
-            weights = 1.0 / counts[labels.clamp(min=0)].double()
-            idx = torch.multinomial(weights, self.total, replacement=True, generator=g)
-        else:
-            idx = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
-            idx = torch.cat([idx, idx[: self.total - n]]) if self.total > n else idx[: self.total]
-        return idx.numpy()
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        epoch = self.dataset.epoch
-        for i in self.epoch_indices(epoch)[self.rank::self.world_size]:
-            yield epoch, int(i)
-
-
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)  # parallelism comes from the workers
-    try:  # OpenCV's own thread pool (colour conversion) would also take every core in every worker
-        import cv2
-
-        cv2.setNumThreads(1)
-    except ImportError:
-        pass
-
-
-def make_loader(dataset: StoreDataset, batch_size: int, *, shuffle: bool, class_balanced: bool = False,
-                num_workers: int = 0, seed: int = 0, distributed: bool = False, drop_last: bool = False
-                ) -> DataLoader:
-    """A DataLoader over ``dataset`` with :class:`EpochSampler` (balanced and/or sharded over
-    ``torch.distributed`` ranks when ``distributed``), ``persistent_workers`` when
-    ``num_workers > 0`` and ``pin_memory`` when CUDA is available. Call
-    ``dataset.set_epoch(e)`` (or ``loader.sampler.set_epoch(e)``) before each epoch."""
-    if class_balanced and min(dataset.labels) < 0:
-        raise ValueError("class_balanced sampling needs every video labelled; this split has unlabelled ones")
-    rank, world = 0, 1
-    if distributed:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            raise ValueError("distributed=True needs torch.distributed initialised (run under torchrun)")
-        rank, world = dist.get_rank(), dist.get_world_size()
-    sampler = EpochSampler(dataset, shuffle=shuffle, seed=seed, balanced=class_balanced, rank=rank,
-                           world_size=world)
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                      collate_fn=dataset.collate, pin_memory=torch.cuda.is_available(),
-                      persistent_workers=num_workers > 0, drop_last=drop_last,
-                      worker_init_fn=_worker_init if num_workers > 0 else None)
 
 
 __all__ = ["DataConfig", "ModalityConfig", "StoreDataset", "collate", "finish_batch", "make_loader",

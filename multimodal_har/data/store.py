@@ -305,6 +305,45 @@ def read_rows(ds: Any, indices: Any) -> np.ndarray:
     return rows[inv]
 
 
+class CachedEntry:
+    """An open store entry (``h5py.File``) whose datasets and attributes are looked up once per
+    open: h5py opens a dataset, with an empty chunk cache, on every ``f[name]`` (so a window
+    of poses was decompressed again on every read) and reads an attribute on every access."""
+
+    def __init__(self, file: Any) -> None:
+        self.file, self.filename = file, file.filename
+        self.attrs = _CachedAttrs(file.attrs)
+        self._datasets: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        d = self._datasets.get(name)
+        if d is None:
+            d = self._datasets[name] = self.file[name]
+        return d
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._datasets or name in self.file
+
+    def keys(self) -> Any:
+        return self.file.keys()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class _CachedAttrs:
+    def __init__(self, attrs: Any) -> None:
+        self._attrs, self._seen = attrs, {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._seen:
+            self._seen[name] = self._attrs[name]
+        return self._seen[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._seen or name in self._attrs
+
+
 def time_chunks(a: Any, max_bytes: int = 1 << 18) -> tuple[int, ...]:
     """HDF5 chunks for a time-major ``(T, ...)`` array: whole time steps, up to ``max_bytes``
     (256 KB) each, so reading a window decompresses few chunks. (h5py's automatic chunks split

@@ -5,9 +5,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
-import h5py
 import numpy as np
 import pytest
 
