@@ -12,6 +12,7 @@ from multimodal_har.model import MultimodalClassifier, nonempty_subsets, subset_
 from multimodal_har.skeleton.datasets import read_msr_action3d
 from tests.conftest import SHARED
 from tests.multimodal_har.encoders.padding import pad_skeletons
+from tests.multimodal_har.gradients import assert_every_parameter_has_a_finite_gradient
 
 STREAMS = ("joint", "bone", "motion")
 TINY = dict(layout="kinect_v1_20", channels=((8, 1), (16, 2)))
@@ -47,8 +48,7 @@ def test_shapes_backward_and_no_nan(skeleton_batch, fusion):
     assert set(out.encoders) == set(STREAMS) and out.encoders["joint"].pooled.shape == (4, 16)
     assert out.fusion.embedding.shape == (4, model.fusion.out_dim)
     out.logits.logsumexp(1).sum().backward()
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
-    assert not missing
+    assert_every_parameter_has_a_finite_gradient(model)
 
 
 def test_late_fusion_logits_are_used_and_head_is_none(skeleton_batch):

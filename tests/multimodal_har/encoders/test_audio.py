@@ -10,6 +10,7 @@ from multimodal_har.encoders import build_encoder
 from multimodal_har.encoders.audio import AudioCNN, masked_avg_pool
 from multimodal_har.encoders.layers import MaskedBatchNorm
 from tests.multimodal_har.encoders.padding import assert_each_sample_equals_itself_alone, lengths_mask
+from tests.multimodal_har.gradients import assert_every_parameter_has_a_finite_gradient
 
 SMALL = (8, 16, 16, 32)  # four blocks, as the default, narrow for the CPU
 SPEECH = Path(__file__).resolve().parents[4] / "shared" / "data" / "audio" / "speech_16k.wav"
@@ -28,9 +29,7 @@ def test_shapes_out_dim_gradients_variable_lengths(pooling):
     assert torch.isfinite(out.pooled).all() and torch.isfinite(out.tokens).all()
     assert (out.tokens[~out.mask] == 0).all()
     (out.pooled.sum() + out.tokens.sum()).backward()
-    missing = [n for n, p in enc.named_parameters() if p.requires_grad and p.grad is None]
-    assert not missing
-    assert all(torch.isfinite(p.grad).all() for p in enc.parameters())
+    assert_every_parameter_has_a_finite_gradient(enc)
     assert AudioCNN(channels=SMALL).out_dim == 32  # no fc1: the last block's width
 
 

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from multimodal_har.encoders import ENCODERS, EncoderOutput, build_encoder
+from tests.multimodal_har.gradients import assert_every_parameter_has_a_finite_gradient
 
 TINY_GCN = ((8, 1), (16, 2))
 
@@ -66,10 +67,7 @@ def test_shapes_out_dim_gradients(name):
     if out.extras and "attention_loss" in out.extras:
         loss = loss + out.extras["attention_loss"]
     loss.backward()
-    missing = [n for n, p in enc.named_parameters() if p.requires_grad and p.grad is None]
-    assert not missing, f"{name}: parameters without a gradient: {missing}"
-    bad = [n for n, p in enc.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
-    assert not bad, f"{name}: non-finite gradients in {bad}"
+    assert_every_parameter_has_a_finite_gradient(enc, name)
 
 
 @pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c[2] is not None))

@@ -10,6 +10,7 @@ from torch import nn
 from multimodal_har.encoders import build_encoder
 from multimodal_har.encoders.pose_attention import PoseDrivenAttention
 from multimodal_har.encoders.pose_lstm import PoseLSTM
+from tests.multimodal_har.gradients import assert_every_parameter_has_a_finite_gradient
 
 
 class TinyVideo(nn.Module):
@@ -64,8 +65,7 @@ def test_shapes_extras_and_gradients():
     assert torch.isfinite(out.tokens).all() and torch.isfinite(out.pooled).all()
     torch.testing.assert_close(out.pooled, out.tokens.sum(1) / out.mask.sum(1, keepdim=True))  # tokens average to pooled
     (out.pooled.sum() + ex["attention_loss"]).backward()
-    missing = [n for n, p in m.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
-    assert not missing
+    assert_every_parameter_has_a_finite_gradient(m)
 
 
 def test_attention_ranges_and_masked_steps():
@@ -182,8 +182,7 @@ def test_flow_driver():
     assert not torch.allclose(other.extras["spatial_attention"], out.extras["spatial_attention"])
     m.train()
     m(video, video_mask=vmask, flow=flow).pooled.sum().backward()
-    missing = [n for n, p in m.named_parameters() if p.grad is None]
-    assert not missing
+    assert_every_parameter_has_a_finite_gradient(m)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("multimodal_har.encoders.two_stream") is None,

@@ -12,6 +12,7 @@ from multimodal_har.encoders.pose_lstm import PoseLSTM, prefix_lengths
 from multimodal_har.skeleton.datasets import read_msr_action3d, read_utkinect
 from tests.conftest import SHARED
 from tests.multimodal_har.encoders.padding import pad_skeletons
+from tests.multimodal_har.gradients import assert_every_parameter_has_a_finite_gradient
 
 SMALL = dict(layout="kinect_v1_20", hidden=16, layers=3, dropout=0.5)
 
@@ -29,8 +30,7 @@ def test_shapes_out_dim_gradients_and_streams():
     assert torch.equal(out.mask, mask) and (out.tokens[1, 6:] == 0).all()
     assert torch.isfinite(out.tokens).all()
     (out.pooled.sum() + out.tokens.sum()).backward()
-    missing = [n for n, p in enc.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
-    assert not missing
+    assert_every_parameter_has_a_finite_gradient(enc)
 
 
 def test_pooled_is_the_last_valid_hidden_state_or_the_mean():

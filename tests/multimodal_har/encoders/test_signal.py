@@ -9,6 +9,7 @@ import torch
 from multimodal_har.encoders import build_encoder
 from multimodal_har.encoders.signal import TemporalConvNet
 from tests.multimodal_har.encoders.padding import assert_each_sample_equals_itself_alone, lengths_mask
+from tests.multimodal_har.gradients import assert_every_parameter_has_a_finite_gradient
 
 SMALL = (8, 8, 16)
 
@@ -40,9 +41,7 @@ def test_shapes_out_dim_gradients_variable_lengths(token_stride):
     assert torch.isfinite(out.pooled).all() and torch.isfinite(out.tokens).all()
     assert (out.tokens[~out.mask] == 0).all()
     (out.pooled.sum() + out.tokens.sum()).backward()
-    missing = [n for n, p in enc.named_parameters() if p.requires_grad and p.grad is None]
-    assert not missing
-    assert all(torch.isfinite(p.grad).all() for p in enc.parameters())
+    assert_every_parameter_has_a_finite_gradient(enc)
 
 
 @pytest.mark.parametrize("T", [1, 3, 4, 5])

@@ -8,6 +8,7 @@ from multimodal_har.encoders import ENCODERS, build_encoder
 from multimodal_har.encoders.skeleton_gcn import (STGCN, SpatialGraphConv, hops_to_center, make_streams,
                                                   partition_adjacency)
 from multimodal_har.skeleton import get_layout
+from tests.multimodal_har.gradients import assert_every_parameter_has_a_finite_gradient
 
 SMALL = ((16, 1), (16, 1), (32, 2), (32, 1))
 
@@ -58,8 +59,7 @@ def test_shapes_out_dim_gradients_and_streams():
     assert out.pooled.shape == (3, 32) and out.tokens.shape == (3, 12, 32) and out.mask.shape == (3, 12)
     assert torch.isfinite(out.pooled).all()
     out.pooled.sum().backward()
-    missing = [n for n, p in enc.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
-    assert not missing
+    assert_every_parameter_has_a_finite_gradient(enc)
 
 
 @pytest.mark.parametrize("streams", [("joint",), ("joint", "bone", "motion")])

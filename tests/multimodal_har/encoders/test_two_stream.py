@@ -7,11 +7,7 @@ import torchvision.models as tvm
 from multimodal_har.encoders import build_encoder
 from multimodal_har.encoders.two_stream import TwoStream, VideoCNN, cross_modality_init
 from multimodal_har.weights import WeightsUnavailable, resolve_weights
-
-
-def _no_missing_grads(module):
-    return [n for n, p in module.named_parameters()
-            if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())]
+from tests.multimodal_har.gradients import assert_every_parameter_has_a_finite_gradient
 
 
 def test_2d_shapes_out_dim_gradients():
@@ -22,7 +18,7 @@ def test_2d_shapes_out_dim_gradients():
     assert out.pooled.shape == (2, 512) and out.tokens.shape == (2, 3, 512) and out.mask.shape == (2, 3)
     assert out.mask.all() and torch.isfinite(out.tokens).all()
     out.pooled.sum().backward()
-    assert not _no_missing_grads(enc)
+    assert_every_parameter_has_a_finite_gradient(enc)
 
 
 def test_3d_shapes_out_dim_gradients():
@@ -36,7 +32,7 @@ def test_3d_shapes_out_dim_gradients():
     assert out.tokens.shape == (2, 2 * t, 512) and out.mask.shape == (2, 2 * t) and out.pooled.shape == (2, 512)
     assert torch.isfinite(out.pooled).all()
     out.pooled.sum().backward()
-    assert not _no_missing_grads(enc)
+    assert_every_parameter_has_a_finite_gradient(enc)
 
 
 @pytest.mark.parametrize("backbone", ["r2plus1d_18", "mc3_18"])
@@ -211,7 +207,7 @@ def test_two_stream_shapes_gradients_and_late_fusion_extras():
     torch.testing.assert_close(out.pooled, torch.cat([out.extras["rgb"].pooled, out.extras["flow"].pooled], 1))
     torch.testing.assert_close(out.tokens[..., 512:], out.extras["flow"].tokens)
     out.pooled.sum().backward()
-    assert not _no_missing_grads(enc)
+    assert_every_parameter_has_a_finite_gradient(enc)
 
 
 def test_two_stream_with_a_missing_stream_and_3d_tokens_per_segment():
