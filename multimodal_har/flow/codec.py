@@ -180,12 +180,9 @@ def read_flow(f: Any, indices: Optional[Sequence[int]] = None, *, quantized: boo
 
 
 def read_flow_quantized(f: Any, index: int) -> np.ndarray:
-    """One pair as TSN-quantised ``(2, H, W)`` uint8 (no float round trip)."""
-    fmt, bound = attr_value(f.attrs["format"]), float(f.attrs["bound"])
-    if fmt == "jpeg":
-        return np.stack([decode_gray_jpeg(f[k][index]) for k in ("flow_x", "flow_y")])
-    data = f["flow"][index]
-    return data if fmt == "uint8" else quantize(data.astype(np.float32), bound)
+    """One pair as TSN-quantised ``(2, H, W)`` uint8 (stored uint8 as it is; float16 quantised)."""
+    q = read_flow(f, [index], quantized=True)[0]
+    return q if q.dtype == np.uint8 else quantize(q, float(f.attrs["bound"]))
 
 
 def export_tsn(f: Any, dest: str | os.PathLike, *, jpeg_quality: int = 95) -> Path:
