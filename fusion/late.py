@@ -16,6 +16,13 @@ Departures, and why: we fuse probabilities, also for the weighted mode where TSN
 sums raw scores, so that every mode has the same scale and missing modalities renormalise
 cleanly; ``logits`` are ``log p`` (computed in log space), so cross-entropy on them is the
 negative log-likelihood of the fused prediction.
+
+``mode="poe"`` is the other classical score fusion, a product of experts (Hinton, "Training
+Products of Experts by Minimizing Contrastive Divergence", Neural Computation 2002; the
+"multiply the probabilities of separately trained models" ensemble): ``log p = log_softmax(
+sum_m w_m log p_m)`` over the present modalities (weights: ``weights`` or 1). A confident
+modality can veto the others, which a mean cannot; measured on UTD-MHAD skeleton + inertial,
+the product of two separately trained models beat their mean (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from multimodal_har.encoders import EncoderOutput
 from . import FusionOutput
 from .base import Fusion, masked_softmax, renormalise, zero_missing
 
-MODES = ("mean", "fixed", "learned", "gate")
+MODES = ("mean", "fixed", "learned", "gate", "poe")
 
 
 class LateFusion(Fusion):
@@ -46,9 +53,10 @@ class LateFusion(Fusion):
             ``learned`` (one learnable score per modality, softmax over the present ones;
             initialised from ``weights`` when given, else equal) or ``gate`` (scores from a
             learned gate on the concatenated embeddings and presence, softmax per sample
-            over the present ones).
+            over the present ones) or ``poe`` (product of experts: the weighted sum of the
+            present modalities' log-probabilities, renormalised; ``weights`` or 1 each).
         weights: ``{modality: weight > 0}`` or a sequence in modality order (``fixed``,
-            ``learned``).
+            ``learned``, ``poe``).
         gate_hidden: hidden width of the gate's MLP; 0: a single linear layer.
         dropout: on each pooled embedding before its head.
 
@@ -70,12 +78,12 @@ class LateFusion(Fusion):
         M = len(self.modalities)
         self.heads = nn.ModuleDict({m: nn.Linear(d, num_classes) for m, d in self.dims.items()})
         self.drop = nn.Dropout(dropout)
-        if weights is not None and mode not in ("fixed", "learned"):
-            raise ValueError(f"weights are used by the 'fixed' and 'learned' modes, not {mode!r}")
+        if weights is not None and mode not in ("fixed", "learned", "poe"):
+            raise ValueError(f"weights are used by the 'fixed', 'learned' and 'poe' modes, not {mode!r}")
         if mode == "fixed" and weights is None:
             raise ValueError("mode 'fixed' needs weights, e.g. {'rgb': 1.0, 'flow': 1.5}")
         w = self._weights_tensor(weights) if weights is not None else torch.ones(M)
-        self.register_buffer("fixed_weights", w if mode == "fixed" else None)
+        self.register_buffer("fixed_weights", w if mode in ("fixed", "poe") else None)
         self.weight_logits = nn.Parameter(w.log()) if mode == "learned" else None
         self.gate = None
         if mode == "gate":
@@ -125,6 +133,8 @@ class LateFusion(Fusion):
             modality_logits[m] = z
             log_probs.append(torch.log_softmax(z.float(), dim=-1))
         lp = torch.stack(log_probs, dim=1)  # (B, M, C)
+        if self.mode == "poe":
+            return self._product(lp, inp.present, modality_logits)
         w = self._weights(feats, inp.present).float()  # (B, M)
         # log p = logsumexp_m(log w_m + log p_m) over the present m; absent entries get the
         # lowest finite value (not -inf) so that an empty row stays finite, gradient included.
@@ -134,6 +144,18 @@ class LateFusion(Fusion):
         empty = ~inp.present.any(dim=1, keepdim=True)  # (B, 1)
         logits = torch.where(empty, -math.log(C), logits)  # uniform
         extras = {"weights": w, "modality_logits": modality_logits, "present": inp.present}
+        return FusionOutput(embedding=logits.exp(), logits=logits, extras=extras)
+
+    def _product(self, lp: Tensor, present: Tensor, modality_logits: dict) -> FusionOutput:
+        """Product of experts: ``lp (B, M, C)`` log-probabilities -> ``log_softmax(sum_m w_m
+        lp_m)`` over the present modalities; uniform for a sample with none."""
+        C = lp.shape[-1]
+        w = self.fixed_weights.to(lp.device, torch.float32).expand(present.shape) * present.float()  # (B, M)
+        # where, not a product: a missing modality's log-probabilities are never read
+        s = torch.where(present[..., None], w[..., None] * lp, 0.0).sum(dim=1)  # (B, C)
+        logits = torch.log_softmax(s, dim=-1)  # all-zero rows (nothing present) give uniform
+        extras = {"weights": w / w.sum(dim=1, keepdim=True).clamp(min=torch.finfo(w.dtype).tiny),
+                  "modality_logits": modality_logits, "present": present}
         return FusionOutput(embedding=logits.exp(), logits=logits, extras=extras)
 
     def _weights(self, feats: list[Tensor], present: Tensor) -> Tensor:

@@ -94,9 +94,30 @@ def test_confident_heads_stay_finite_in_log_space():
     torch.testing.assert_close(o.logits[0, 1], torch.tensor(-400.0 - math.log(2)), rtol=1e-5, atol=1e-3)
 
 
+def test_product_of_experts_multiplies_the_present_modalities_probabilities():
+    f = identity_heads(LateFusion(dims={"rgb": 2, "flow": 2, "pose": 2}, num_classes=2, mode="poe"))
+    present = torch.tensor([[True, True, False], [True, True, True], [False, False, True], [False, False, False]])
+    o = fused(f, {"rgb": out(RGB, RGB, RGB, RGB), "flow": out(FLOW, FLOW, FLOW, FLOW),
+                  "pose": out(POSE, POSE, POSE, POSE)}, present)
+    # 0.75 * 0.2 : 0.25 * 0.8 = 0.15 : 0.2; the uniform pose expert changes nothing; pose alone
+    # is uniform, and so is a sample with no modality
+    expected = torch.tensor([[3 / 7, 4 / 7], [3 / 7, 4 / 7], [0.5, 0.5], [0.5, 0.5]])
+    torch.testing.assert_close(o.embedding, expected)
+    torch.testing.assert_close(o.extras["weights"][0], torch.tensor([0.5, 0.5, 0.0]))
+    # weights are exponents: rgb squared, 0.5625 * 0.2 : 0.0625 * 0.8
+    g = identity_heads(LateFusion(dims={"rgb": 2, "flow": 2}, num_classes=2, mode="poe", weights=[2, 1]))
+    torch.testing.assert_close(fused(g, {"rgb": out(RGB), "flow": out(FLOW)}).embedding,
+                               torch.tensor([[0.1125 / 0.1625, 0.05 / 0.1625]]))
+    # a missing modality's values are never read: NaN there changes nothing (rgb alone, squared:
+    # 0.5625 : 0.0625)
+    nan = out([float("nan"), 0.0])
+    o2 = fused(g, {"rgb": out(RGB), "flow": nan}, torch.tensor([[True, False]]))
+    torch.testing.assert_close(o2.embedding, torch.tensor([[0.9, 0.1]]))
+
+
 def test_wrong_settings_are_named():
     dims = {"rgb": 2, "flow": 2}
-    with pytest.raises(ValueError, match="unknown late fusion mode 'max'; valid choices: mean, fixed, learned, gate"):
+    with pytest.raises(ValueError, match="unknown late fusion mode 'max'; valid choices: mean, fixed, learned, gate, poe"):
         LateFusion(dims=dims, num_classes=2, mode="max")
     with pytest.raises(ValueError, match="mode 'fixed' needs weights"):
         LateFusion(dims=dims, num_classes=2, mode="fixed")
@@ -106,7 +127,7 @@ def test_wrong_settings_are_named():
         LateFusion(dims=dims, num_classes=2, mode="fixed", weights=[1, 1, 1])
     with pytest.raises(ValueError, match="weights must be > 0"):
         LateFusion(dims=dims, num_classes=2, mode="fixed", weights=[1, 0])
-    with pytest.raises(ValueError, match="weights are used by the 'fixed' and 'learned' modes, not 'mean'"):
+    with pytest.raises(ValueError, match="weights are used by the 'fixed', 'learned' and 'poe' modes, not 'mean'"):
         LateFusion(dims=dims, num_classes=2, weights=[1, 2])
     with pytest.raises(ValueError, match="num_classes must be an int >= 2, got 1"):
         LateFusion(dims=dims, num_classes=1)
