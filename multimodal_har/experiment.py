@@ -95,6 +95,14 @@ class TrainConfig:
         pretrain_lr: stage 1 learning rate (default ``lr``).
         freeze_encoders: stage 2 keeps the encoders frozen (eval mode, no gradient);
             otherwise they are fine-tuned with the fusion.
+        encoder_lr_scale: stage 2 learning rate of the encoders relative to ``lr`` (per-group
+            learning rates: e.g. 0.1 fine-tunes pre-trained encoders slowly while the fusion
+            learns at ``lr``); ignored with ``freeze_encoders``.
+        aux_loss_weight: stage 2 adds ``aux_loss_weight`` times the mean per-modality
+            cross-entropy (the ``late`` fusion's own heads, else the stage-1 heads) to the fused
+            loss (:mod:`multimodal_har.recipes`); 0: off.
+        ogm_alpha: OGM-GE gradient modulation of the dominant modality (Peng et al. CVPR 2022,
+            :mod:`multimodal_har.recipes`); 0: off; the paper uses 0.1-0.8.
         max_bad_batches: batches with a NaN/inf loss that are skipped (and logged) before the
             run stops with an error; 0: the first one is an error.
         deterministic: deterministic algorithms (exact resume on GPU too; slower).
@@ -118,6 +126,9 @@ class TrainConfig:
     pretrain_epochs: int = 0
     pretrain_lr: Optional[float] = None
     freeze_encoders: bool = False
+    encoder_lr_scale: float = 1.0
+    aux_loss_weight: float = 0.0
+    ogm_alpha: float = 0.0
     max_bad_batches: int = 0
     deterministic: bool = False
     device: str = "auto"
@@ -140,6 +151,10 @@ class TrainConfig:
         need(0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         need(self.early_stop_patience >= 0, f"early_stop_patience must be >= 0, got {self.early_stop_patience}")
         need(self.pretrain_epochs >= 0, f"pretrain_epochs must be >= 0, got {self.pretrain_epochs}")
+        need(self.encoder_lr_scale > 0, f"encoder_lr_scale must be > 0 (freeze_encoders stops them), got "
+                                        f"{self.encoder_lr_scale}")
+        need(self.aux_loss_weight >= 0, f"aux_loss_weight must be >= 0, got {self.aux_loss_weight}")
+        need(self.ogm_alpha >= 0, f"ogm_alpha must be >= 0, got {self.ogm_alpha}")
         need(self.max_bad_batches >= 0, f"max_bad_batches must be >= 0, got {self.max_bad_batches}")
         need(len(self.betas) == 2, f"betas must be two numbers, got {self.betas}")
         self.betas = tuple(float(b) for b in self.betas)

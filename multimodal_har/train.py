@@ -48,7 +48,9 @@ from torch import Tensor, nn
 
 from .atomic import atomic_path
 from .experiment import ExperimentConfig, build_model, save_config
-from .model import MultimodalClassifier
+from .model import ModelOutput, MultimodalClassifier
+from .recipes import (FusionWithHeads, encoder_param_groups, init_late_heads, modality_loss, modulate_gradients,
+                      ogm_coefficients)
 
 
 class TrainingError(RuntimeError):
@@ -199,19 +201,7 @@ class PretrainModel(nn.Module):
 def pretrain_loss(out: tuple[dict[str, Tensor], Tensor], labels: Tensor, modalities, smoothing: float) -> Tensor:
     """Mean cross-entropy over every (sample, modality) pair present."""
     logits, present = out
-    total, count = None, 0
-    for i, m in enumerate(modalities):
-        if m not in logits:
-            continue
-        rows = present[:, i] & (labels >= 0)
-        if not bool(rows.any()):
-            continue
-        ce = F.cross_entropy(logits[m][rows].float(), labels[rows], reduction="sum", label_smoothing=smoothing)
-        total = ce if total is None else total + ce
-        count += int(rows.sum())
-    if total is None:  # nothing labelled: a zero that still reaches every head
-        return sum(h.sum() * 0.0 for h in logits.values())
-    return total / count
+    return modality_loss(logits, present, labels, modalities, smoothing)
 
 
 # -- data ----------------------------------------------------------------------------------------------
@@ -370,6 +360,7 @@ class Trainer:
             raise ValueError(f"train.batch_size ({self.cfg.batch_size}) must be divisible by the number of "
                              f"processes ({self.dist.world})")
         self.model = build_model(config.model, len(self.classes)).to(self.dist.device)
+        self.per_modality = (self.cfg.aux_loss_weight > 0 or self.cfg.ogm_alpha > 0) and len(self.model.modalities) > 1
         self.progress = not quiet and self.dist.main and sys.stderr.isatty()
         if self.dist.main:
             last = self.run_dir / "last.pt"
@@ -409,11 +400,17 @@ class Trainer:
             module, epochs, lr = self.model, cfg.epochs, cfg.lr
             for p in self.model.encoders.parameters():
                 p.requires_grad_(not cfg.freeze_encoders)
+            if self.per_modality:  # the fused model plus per-modality predictions (recipes)
+                heads = None
+                if not getattr(self.model.fusion, "produces_logits", False):
+                    if not hasattr(self, "pretrain"):
+                        self.pretrain = PretrainModel(self.model).to(self.dist.device)
+                    heads = self.pretrain.heads
+                module = FusionWithHeads(self.model, heads)
         params = [p for p in module.parameters() if p.requires_grad]
-        decay = [p for p in params if p.ndim > 1]
-        no_decay = [p for p in params if p.ndim <= 1]  # biases and norms: no weight decay
-        self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                            {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=cfg.betas)
+        groups = encoder_param_groups(self.model, params, lr=lr, scale=cfg.encoder_lr_scale if stage == 2 else 1.0,
+                                      weight_decay=cfg.weight_decay)
+        self.optimizer = torch.optim.AdamW(groups, lr=lr, betas=cfg.betas)
         steps = max(1, len(self.loader))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, warmup_cosine(epochs * steps, round(cfg.warmup_epochs * steps), cfg.min_lr_ratio))
@@ -446,6 +443,8 @@ class Trainer:
             if not hasattr(self, "pretrain"):
                 self.pretrain = PretrainModel(self.model).to(self.dist.device)
             self.pretrain.heads.load_state_dict(ck["pretrain_heads"])
+        if ck["stage"] == 1 and self.stage_of(epoch) == 2:
+            self._start_fusion_stage()
         self.build_stage(self.stage_of(epoch))
         if ck["stage"] == self.stage:  # else the saved optimiser belongs to the finished stage 1
             self.optimizer.load_state_dict(ck["optimizer"])
@@ -463,6 +462,12 @@ class Trainer:
         self.log.truncate_metrics(epoch)
         self.log.info(f"resumed from {self.run_dir / 'last.pt'} after epoch {epoch}")
         return epoch
+
+    def _start_fusion_stage(self) -> None:
+        """After stage 1: a ``late`` fusion starts from the stage-1 heads (the separately
+        trained models' ensemble, :func:`~multimodal_har.recipes.init_late_heads`)."""
+        if hasattr(self, "pretrain") and init_late_heads(self.model, self.pretrain.heads):
+            self.log.info("late fusion heads start from the stage-1 heads")
 
     # -- epochs
     def train_epoch(self, epoch: int) -> dict[str, float]:
@@ -487,18 +492,32 @@ class Trainer:
                 present = modality_dropout(present, cfg.modality_dropout)
             with autocast:
                 out = self.module(batch["inputs"], present)
+            coeffs = None
             if self.stage == 1:
                 loss = pretrain_loss(out, labels, self.model.modalities, cfg.label_smoothing)
                 logits = None
             else:
+                per = None
+                if not isinstance(out, ModelOutput):  # FusionWithHeads: (ModelOutput, per-modality logits, present)
+                    out, per, used = out
                 logits = out.logits.float()
                 loss = F.cross_entropy(logits, labels, ignore_index=-1, label_smoothing=cfg.label_smoothing)
+                if per is not None and cfg.aux_loss_weight > 0:
+                    loss = loss + cfg.aux_loss_weight * modality_loss(per, used, labels, self.model.modalities,
+                                                                      cfg.label_smoothing)
+                if per is not None and cfg.ogm_alpha > 0 and not cfg.freeze_encoders:
+                    coeffs = ogm_coefficients(per, used, labels, self.model.modalities, cfg.ogm_alpha)
             finite = _all_reduce_sum(torch.tensor([float(torch.isfinite(loss))], device=dev), self.dist)
             if int(finite.item()) != self.dist.world:  # every process skips or none does
                 self._bad_batch(epoch, step, batch, loss)
                 continue
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
+            if coeffs is not None:  # OGM-GE; under torchrun the same coefficients and noise on every process
+                names = list(coeffs)
+                k = _all_reduce_sum(torch.tensor([coeffs[m] for m in names], device=dev), self.dist) / self.dist.world
+                gen = torch.Generator(device=dev).manual_seed(self.config.seed * 1000003 + self.global_step)
+                modulate_gradients(self.model, dict(zip(names, k.tolist())), generator=gen)
             if cfg.grad_clip > 0:
                 self.scaler.unscale_(self.optimizer)
                 nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], cfg.grad_clip)
@@ -516,7 +535,7 @@ class Trainer:
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
         sums = _all_reduce_sum(sums.to(dev), self.dist).cpu()
         n = max(1.0, float(sums[2]))
-        res = {"train_loss": float(sums[0]) / n, "lr": self.optimizer.param_groups[0]["lr"]}
+        res = {"train_loss": float(sums[0]) / n, "lr": max(g["lr"] for g in self.optimizer.param_groups)}
         if self.stage == 2:
             res["train_top1"] = float(sums[1]) / n
         return res
@@ -579,6 +598,7 @@ class Trainer:
         stopped = "completed"
         for epoch in range(start, total):
             if self.stage_of(epoch) != self.stage:
+                self._start_fusion_stage()
                 self.build_stage(self.stage_of(epoch))
                 self.log.info(f"stage 2: fusion ({'frozen' if cfg.freeze_encoders else 'fine-tuned'} encoders)")
             t0 = time.time()
