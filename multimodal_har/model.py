@@ -56,6 +56,52 @@ def _batch_size(kwargs: Mapping[str, Any]) -> Optional[int]:
     return None
 
 
+def token_times(times: Tensor, mask: Tensor, token_mask: Tensor) -> Tensor:
+    """Step times -> token times: ``times (B, T)`` seconds of the input steps, ``mask (B, T)``
+    their validity, ``token_mask (B, T')`` the encoder's valid tokens -> ``(B, T')``.
+
+    An encoder that pools ``n`` valid steps into ``n'`` valid tokens (strided convolutions,
+    token windows) makes token ``j`` cover steps ``floor(j n / n')`` to ``ceil((j + 1) n / n') - 1``
+    of the valid ones; its time is their mean. Padded tokens get 0."""
+    times = times.to(torch.float32)
+    mask = mask.to(torch.bool)
+    n = mask.sum(dim=1, keepdim=True)  # (B, 1)
+    k = token_mask.to(torch.bool).sum(dim=1, keepdim=True).clamp(min=1)  # (B, 1)
+    j = torch.arange(token_mask.shape[1], device=times.device)[None]  # (1, T')
+    lo = (j * n) // k  # (B, T')
+    hi = torch.maximum(((j + 1) * n + k - 1) // k, lo + 1)
+    rank = (mask.long().cumsum(dim=1) - 1)[:, None, :]  # (B, 1, T)
+    inside = (rank >= lo[..., None]) & (rank < hi[..., None]) & mask[:, None, :]  # (B, T', T)
+    w = inside.to(times.dtype)
+    t = (w @ times[..., None])[..., 0] / w.sum(dim=2).clamp(min=1.0)  # (B, T')
+    return torch.where(token_mask.to(torch.bool), t, 0.0)
+
+
+def _with_times(out: EncoderOutput, times: Optional[tuple[Tensor, Tensor]]) -> EncoderOutput:
+    """``out`` with ``extras["timestamps"] (B, T')`` from the input's step times, unless the
+    encoder gave its own or has no tokens."""
+    if times is None or out.tokens is None or out.mask is None:
+        return out
+    extras = dict(out.extras) if isinstance(out.extras, Mapping) else ({} if out.extras is None else None)
+    if extras is None or "timestamps" in extras:
+        return out
+    t, m = times
+    extras["timestamps"] = token_times(t.to(out.mask.device), m.to(out.mask.device), out.mask)
+    return out._replace(extras=extras)
+
+
+def _split_times(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], Optional[tuple[Tensor, Tensor]]]:
+    """An input's kwargs -> (the encoder's kwargs, ``(times, mask)`` of its first timed kwarg or None)."""
+    from multimodal_har.data.batch import is_times_key, mask_name
+
+    enc = {k: v for k, v in kwargs.items() if not is_times_key(k)}
+    for k in enc:
+        tk = "times" if k == "x" else f"{k}_times"
+        if tk in kwargs and mask_name(k) in kwargs:
+            return enc, (kwargs[tk], kwargs[mask_name(k)])
+    return enc, None
+
+
 def _scatter(out: EncoderOutput, rows: Tensor, batch: int) -> EncoderOutput:
     """An encoder output over the sub-batch ``rows`` -> over the whole batch (zeros elsewhere,
     token mask False). Tensor extras with the sub-batch as leading dimension are scattered
@@ -160,7 +206,10 @@ class MultimodalClassifier(nn.Module):
         """Run each encoder on the samples that have its modality.
 
         Args:
-            inputs: ``{modality: {kwarg: (B, ...)}}``, each called as ``encoder(**kwargs)``.
+            inputs: ``{modality: {kwarg: (B, ...)}}``, each called as ``encoder(**kwargs)``;
+                step times (``times`` / ``{kwarg}_times`` ``(B, T)`` seconds and their masks,
+                from the dataset's ``token_times``) are not passed: they become the tokens'
+                ``extras["timestamps"]`` (:func:`token_times`) where the encoder gives none.
             present: ``(B, M)`` bool (from :meth:`presence`).
 
         Returns:
@@ -173,14 +222,15 @@ class MultimodalClassifier(nn.Module):
             col = present[:, i]
             if m not in inputs or not bool(col.any()):
                 continue  # absent for the whole batch: not run
-            kwargs = inputs[m]
+            kwargs, times = _split_times(inputs[m])  # step times are not encoder arguments
             if bool(col.all()):
-                out[m] = self.encoders[m](**kwargs)
+                out[m] = _with_times(self.encoders[m](**kwargs), times)
                 continue
             rows = col.nonzero(as_tuple=True)[0]  # (n,)
             sub = {k: v.index_select(0, rows.to(v.device)) if isinstance(v, Tensor) and v.ndim > 0 else v
                    for k, v in kwargs.items()}
-            out[m] = _scatter(self.encoders[m](**sub), rows, B)
+            sub_times = None if times is None else tuple(v.index_select(0, rows.to(v.device)) for v in times)
+            out[m] = _scatter(_with_times(self.encoders[m](**sub), sub_times), rows, B)
         return out
 
     def fuse(self, encoded: Mapping[str, EncoderOutput], present: Tensor,

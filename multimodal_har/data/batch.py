@@ -34,6 +34,17 @@ def mask_name(kwarg: str) -> str:
     return "mask" if kwarg == "x" else f"{kwarg}_mask"
 
 
+def times_name(kwarg: str) -> str:
+    """The batch key of the ``(B, T)`` step times of ``kwarg``: ``times`` for ``x``, else ``{kwarg}_times``
+    (collate pads them like any kwarg and adds their mask, ``times_mask``)."""
+    return "times" if kwarg == "x" else f"{kwarg}_times"
+
+
+def is_times_key(key: str) -> bool:
+    """Whether a batch key holds step times or their mask (not an encoder argument)."""
+    return key in ("times", "times_mask") or key.endswith("_times") or key.endswith("_times_mask")
+
+
 def apply_affine(x: Any, scale: Any, offset: Any) -> np.ndarray:
     """A sample's uint8 ``(T, C, ...)`` array -> float32 ``x * scale + offset`` per channel."""
     shape = (1, -1) + (1,) * (x.ndim - 2)
@@ -112,4 +123,4 @@ def finish_batch(batch: dict[str, Any]) -> dict[str, Any]:
     return batch
 
 
-__all__ = ["collate", "finish_batch", "apply_affine", "mask_name"]
+__all__ = ["collate", "finish_batch", "apply_affine", "mask_name", "times_name", "is_times_key"]

@@ -54,7 +54,7 @@ from torch.utils.data import Dataset
 from multimodal_har.skeleton.layouts import STREAMS
 
 from . import augment as A
-from .batch import apply_affine, collate, finish_batch, mask_name
+from .batch import apply_affine, collate, finish_batch, mask_name, times_name
 from .loader import EpochSampler, make_loader
 from .store import CachedEntry, FeatureStore, attr_value
 
@@ -192,6 +192,15 @@ class DataConfig:
             normalises them on the training device (``train.to_device`` calls it): a quarter of
             the bytes to copy and no float work per pixel in the workers. False: the dataset
             returns normalised float32 (the same values), e.g. to look at ``dataset[i]``.
+        token_times: every stream also gives the time of each step it read (``times`` beside
+            ``x``, ``{kwarg}_times`` beside another kwarg: seconds from the window's start; rgb
+            and flow: each segment's mean), which the model turns into its tokens' timestamps
+            (``extras["timestamps"]``) so that fusion can place modalities of different rates
+            on one time axis (``cross_attention``).
+        id_splits: assign splits by video id instead of the manifest: ``{split: [glob, ...]}``
+            (``fnmatch`` patterns), e.g. leave-one-subject-out on UTD-MHAD ``{train:
+            ["*_s1_*", "*_s3_*", "*_s5_*"], val: ["*_s7_*"]}``; a video matching no pattern
+            is in no split, one matching two is an error. ``val_fraction`` does not apply.
     """
 
     store: str
@@ -206,6 +215,8 @@ class DataConfig:
     num_workers: int = 4
     time_splits: Optional[dict[str, list[float]]] = None
     normalize_on_device: bool = True
+    token_times: bool = True
+    id_splits: Optional[dict[str, list[str]]] = None
 
     def __post_init__(self) -> None:
         from multimodal_har.config import from_dict
@@ -221,6 +232,15 @@ class DataConfig:
             raise ValueError(f"windows_per_video must be >= 1, got {self.windows_per_video}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.id_splits is not None:
+            if self.time_splits is not None:
+                raise ValueError("id_splits and time_splits exclude each other: choose one")
+            if not isinstance(self.id_splits, Mapping) or not all(
+                    isinstance(v, (list, tuple)) and v and all(isinstance(p, str) for p in v)
+                    for v in self.id_splits.values()):
+                raise ValueError(f"id_splits must map split names to non-empty lists of id patterns, e.g. "
+                                 f"{{train: ['*_s1_*'], val: ['*_s7_*']}}; got {self.id_splits!r}")
+            self.id_splits = {str(k): [str(p) for p in v] for k, v in self.id_splits.items()}
         if self.time_splits is not None:
             self.time_splits = {k: _time_range(k, v) for k, v in self.time_splits.items()}
             ranges = sorted(self.time_splits.items(), key=lambda kv: kv[1])
@@ -271,6 +291,16 @@ def _kind_of(f: Any) -> str:
     return "signal"
 
 
+def _id_split(video_id: str, id_splits: Mapping[str, Sequence[str]]) -> Optional[str]:
+    """The split whose patterns match ``video_id`` (None: no split); two matching is an error."""
+    from fnmatch import fnmatchcase
+
+    hits = [k for k, pats in id_splits.items() if any(fnmatchcase(video_id, p) for p in pats)]
+    if len(hits) > 1:
+        raise ValueError(f"video {video_id!r} matches the id_splits of {hits}: the splits must not overlap")
+    return hits[0] if hits else None
+
+
 def _hash01(text: str) -> float:
     return int(hashlib.sha1(text.encode()).hexdigest()[:12], 16) / float(1 << 48)
 
@@ -279,6 +309,8 @@ def split_videos(videos: Sequence[Mapping[str, Any]], config: DataConfig, split:
     """The manifest rows of ``split`` (see :class:`DataConfig` for the train/val rules)."""
     if config.time_splits is not None:  # every video, cut in time (StoreDataset._window)
         return [dict(v) for v in videos] if split in config.time_splits else []
+    if config.id_splits is not None:
+        return [dict(v) for v in videos if _id_split(v["id"], config.id_splits) == split]
     has = {v["split"] for v in videos}
     train = [dict(v) for v in videos if v["split"] in (config.train_split, None)]
     carve = config.val_split not in has and config.val_fraction > 0
@@ -510,6 +542,9 @@ class StoreDataset(Dataset):
             if aff is not None and not self.config.normalize_on_device:
                 x, aff = apply_affine(x, *aff), None
             inputs.setdefault(s.input, {})[s.cfg.kwarg] = x
+            if self.config.token_times:  # seconds from the window's start, one per step of x
+                origin = start if np.isfinite(start) else 0.0
+                inputs[s.input][times_name(s.cfg.kwarg)] = (self._last_times - origin).astype(np.float32)
             if aff is not None:
                 affine.setdefault(s.input, {})[s.cfg.kwarg] = aff
         sample = {"id": vid, "label": label, "inputs": inputs, "start": start, "stop": stop}
@@ -572,12 +607,14 @@ class StoreDataset(Dataset):
             f = self._open(vid, s.source)
             key = (s.kind, *s.shared) if shared is not None and s.kind == "pose" else None
             if key is not None and key in shared:
-                x = shared[key]
+                x, times = shared[key]
             else:
-                pos = self._positions(self._times(f, s), s, start, stop, rng)
+                t = self._times(f, s)
+                pos = self._positions(t, s, start, stop, rng)
                 x = getattr(self, f"_load_{s.kind}")(f, s, pos, rng if s.cfg.augment else None)
+                times = t[pos] if pos.ndim == 1 else t[pos].mean(axis=1)  # (T,) or (K,) segment centres
                 if key is not None:
-                    shared[key] = x
+                    shared[key] = x, times
         except (OSError, KeyError) as e:
             log.warning("%s: cannot read %s of %r (%s): treated as missing", self.root, s.source, vid, e)
             return None
@@ -597,6 +634,7 @@ class StoreDataset(Dataset):
             log.warning("%s: NaN/inf in %s of %r (stream %r, window %.3f-%.3f s): treated as missing",
                         self.root, s.source, vid, s.name, start, stop)
             return None
+        self._last_times = times
         return x, aff
 
     def _spatial(self, frames: np.ndarray, s: _Stream, rng: Optional[np.random.Generator], *,
