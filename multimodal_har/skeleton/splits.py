@@ -10,6 +10,8 @@ Protocols (the lists used by the datasets' papers and by ST-GCN / 2s-AGCN / CTR-
 * ``msr_action3d``: ``cross_subject``, subjects 1,3,5,7,9 train, 2,4,6,8,10 test
   (Li, Zhang, Liu, CVPR-W 2010).
 * ``utkinect``: ``cross_subject``, odd subjects train, even test (of 1..10).
+* ``utd_mhad``: ``cross_subject``, subjects 1,3,5,7 train, 2,4,6,8 test (Chen, Jafari,
+  Kehtarnavaz, ICIP 2015).
 * ``ntu60`` (Shahroudy et al., CVPR 2016): ``cross_subject``, the 20 training subjects of
   :data:`NTU60_TRAIN_SUBJECTS` (of 1..40); ``cross_view``, cameras 2 and 3 train, 1 test.
 * ``ntu120`` (Liu et al., TPAMI 2019): ``cross_subject``, the 53 training subjects of
@@ -83,6 +85,7 @@ def get_split(dataset: str, name: str) -> Split:
 
 _register("msr_action3d", "cross_subject", "subject", {1, 3, 5, 7, 9}, range(1, 11))
 _register("utkinect", "cross_subject", "subject", range(1, 11, 2), range(1, 11))
+_register("utd_mhad", "cross_subject", "subject", {1, 3, 5, 7}, range(1, 9))
 _register("ntu60", "cross_subject", "subject", NTU60_TRAIN_SUBJECTS, range(1, 41))
 _register("ntu60", "cross_view", "camera", {2, 3}, {1, 2, 3})
 _register("ntu120", "cross_subject", "subject", NTU120_TRAIN_SUBJECTS, range(1, 107))
