@@ -91,6 +91,24 @@ class Extractor(abc.ABC):
     def config_hash(self) -> str:
         return config_hash(self.name, self.version, self.config)
 
+    def store_as(self, modality: str) -> "Extractor":
+        """Write this extractor's entries under another store modality (``rgb`` frames of depth
+        videos as ``depth``); returns ``self``. Runs, resuming and the manifest use the new name.
+
+        Extractors whose config has a ``modality`` field (the flow backends) take it there, so
+        it stays part of their config hash as before; the others keep it on the instance.
+        """
+        import dataclasses
+
+        from multimodal_har.data.store import validate_name
+
+        validate_name("modality", modality)
+        if any(f.name == "modality" for f in dataclasses.fields(self.config)):
+            self.config = dataclasses.replace(self.config, modality=modality)
+        else:
+            self.modality = modality  # the instance's name shadows the class's (and is pickled with it)
+        return self
+
     @abc.abstractmethod
     def extract(self, path: Path, out: Any, *, info: VideoInfo, threads: int = 0) -> dict[str, Any]:
         """Read the video at ``path`` and write this modality's datasets into ``out``.

@@ -4,6 +4,12 @@ Matplotlib with the Agg backend (no display needed), imported when a function is
 Every function returns the ``Figure`` and, given ``path``, also saves it as PNG (atomically:
 temp name then ``os.replace``). Close figures you do not keep (``plt.close(fig)``).
 
+The figures of values read from the subset table (Shapley / leave-one-out, lattice,
+per-class, interactions, the dropping curve, the subset confusions) take ``banner``: a
+warning drawn as the figure's title in white on red (``fig.get_suptitle()``), which
+:func:`~multimodal_har.ablation_run.run_ablation` sets when the subset logits come from paths
+the model never trained (:func:`~multimodal_har.ablation_run.subset_path_reliability`).
+
 * :func:`plot_shapley`: Shapley values and leave-one-out deltas with their bootstrap CIs.
 * :func:`plot_subset_lattice`: every subset as a row of a membership grid coloured by its
   value, beside the lattice (Hasse diagram: subset size vs value, edges add one modality).
@@ -39,7 +45,18 @@ def _plt():
     return plt
 
 
-def _finish(fig, path: PathLike):
+def _banner(fig, banner: Optional[str]) -> None:
+    """``banner`` as the figure's title, white on a red box (a warning no one reads past)."""
+    if banner:
+        import textwrap
+
+        text = textwrap.fill(banner, width=max(24, int(13 * fig.get_figwidth())))  # ~13 bold 9 pt chars per inch
+        fig.suptitle(text, color="white", fontsize=9, fontweight="bold",
+                     bbox={"boxstyle": "square,pad=0.35", "facecolor": "red", "edgecolor": "darkred"})
+
+
+def _finish(fig, path: PathLike, banner: Optional[str] = None):
+    _banner(fig, banner)
     fig.tight_layout()
     if path is not None:
         with atomic_path(path) as tmp:
@@ -59,8 +76,10 @@ def _metric_label(result: AblationResult) -> str:
     return f"mean class {name}" if result.average == "class" else name
 
 
-def plot_shapley(result: AblationResult, path: PathLike = None, *, show_loo: bool = True):
-    """Bars: each modality's Shapley value (and leave-one-out delta) with CI error bars."""
+def plot_shapley(result: AblationResult, path: PathLike = None, *, show_loo: bool = True,
+                 banner: Optional[str] = None):
+    """Bars: each modality's Shapley value (and leave-one-out delta) with CI error bars;
+    ``banner``: a red warning title (see the module docstring)."""
     plt = _plt()
     M = len(result.modalities)
     fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * M + 2), 3.6))
@@ -78,10 +97,10 @@ def plot_shapley(result: AblationResult, path: PathLike = None, *, show_loo: boo
     ci = f", {100 * result.ci:.0f}% bootstrap CI" if result.n_resamples else ""
     ax.set_title(f"v(all) - v(none) = {span:.3f}{ci}", fontsize=9)
     ax.legend(fontsize=8)
-    return _finish(fig, path)
+    return _finish(fig, path, banner)
 
 
-def plot_subset_lattice(result: AblationResult, path: PathLike = None):
+def plot_subset_lattice(result: AblationResult, path: PathLike = None, *, banner: Optional[str] = None):
     """Left: membership grid (rows: subsets by size then value; filled cells coloured by the
     subset's value). Right: the subset lattice, subset size vs value, with an edge from each
     subset to every subset with one more modality."""
@@ -118,7 +137,7 @@ def plot_subset_lattice(result: AblationResult, path: PathLike = None):
     ax1.set_xlabel("modalities in the subset")
     ax1.set_ylabel(_metric_label(result))
     ax1.set_title("subset lattice (green: adding a modality helps)", fontsize=9)
-    return _finish(fig, path)
+    return _finish(fig, path, banner)
 
 
 def _heatmap(plt, matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], title: str, label: str,
@@ -139,27 +158,28 @@ def _heatmap(plt, matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], 
     return fig
 
 
-def plot_per_class(result: AblationResult, path: PathLike = None, *, annotate: bool = True):
+def plot_per_class(result: AblationResult, path: PathLike = None, *, annotate: bool = True,
+                   banner: Optional[str] = None):
     """Heat map of the per-class Shapley values ``(C, M)`` (diverging, centred at 0)."""
     plt = _plt()
     rows = [f"{c} (n={n})" for c, n in zip(result.classes, result.class_support)]
     fig = _heatmap(plt, result.per_class, rows, result.modalities, "per-class Shapley values",
                    f"contribution to class {result.metric}", annotate)
-    return _finish(fig, path)
+    return _finish(fig, path, banner)
 
 
-def plot_interactions(result: AblationResult, path: PathLike = None):
+def plot_interactions(result: AblationResult, path: PathLike = None, *, banner: Optional[str] = None):
     """Heat map of the pairwise Shapley interaction indices (diagonal: blank)."""
     plt = _plt()
     m = result.interactions.copy()
     np.fill_diagonal(m, np.nan)
     fig = _heatmap(plt, m, result.modalities, result.modalities,
                    "pairwise interaction (+: complementary, -: redundant)", "interaction index", True)
-    return _finish(fig, path)
+    return _finish(fig, path, banner)
 
 
 def plot_robustness(result: Optional[AblationResult] = None, corruption: Optional[Sequence[dict[str, Any]]] = None,
-                    path: PathLike = None):
+                    path: PathLike = None, *, banner: Optional[str] = None):
     """Robustness curves: value (and top-1) vs number of modalities dropped at random, from
     ``result``; accuracy vs strength per corruption, from rows of
     :func:`~multimodal_har.ablation.corruption_curve` (default: ``result.corruption``)."""
@@ -191,10 +211,11 @@ def plot_robustness(result: Optional[AblationResult] = None, corruption: Optiona
             ax.set_ylabel("accuracy")
             ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    return _finish(fig, path)
+    return _finish(fig, path, banner)
 
 
-def plot_confusions(data: SubsetLogits, subsets: Optional[Sequence[str]] = None, path: PathLike = None):
+def plot_confusions(data: SubsetLogits, subsets: Optional[Sequence[str]] = None, path: PathLike = None, *,
+                    banner: Optional[str] = None):
     """Row-normalised confusion matrices (rows: true class) of the subsets named in
     ``subsets`` (default: each single modality and the full set), one panel each."""
     plt = _plt()
@@ -219,7 +240,7 @@ def plot_confusions(data: SubsetLogits, subsets: Optional[Sequence[str]] = None,
         np.add.at(conf, (data.labels, logits.argmax(axis=1)), 1)
         acc = correctness(logits.astype(np.float64), data.labels).mean()
         _draw_confusion(ax, conf, data.classes, f"{key}: top-1 {acc:.3f}", fontsize=6)
-    return _finish(fig, path)
+    return _finish(fig, path, banner)
 
 
 def _draw_confusion(ax, confusion: np.ndarray, classes: Sequence[str], title: str = "", *, fontsize: int = 8,

@@ -33,13 +33,40 @@ per-class contributions) is :mod:`multimodal_har.ablation`; its figures are
    temporal attention of encoders that return ``spatial_attention`` / ``temporal_attention``
    extras (``pose_attention``), drawn over the sample's frames.
 
+**Can the subset values be trusted?** Step 1 reads each subset through the missing-modality
+path of one model. A model trained with every modality always present never trained those
+paths (measured on real data: a ``concat`` model's skeleton-alone path 0.44 top-1, its
+inertial-alone path 0.49, where the same encoders trained alone reach 0.84 / 0.83), and Shapley
+values read from them describe untrained paths, not the modalities.
+:func:`subset_path_reliability` judges it from the run's config before any work: the paths
+were trained with one modality, with ``train.modality_dropout > 0``, or with ``late`` fusion
+and ``train.aux_loss_weight > 0`` (each modality's head trained on its modality alone; not
+stage-1 pre-training alone, see the function); the ablation is also reliable when
+``retrain=True``, whose retrained game is then the one to read. When the paths were not
+trained the report is still written, flagged:
+
+* ``ablation.json`` always has a ``reliability`` block (``reliable``, ``reason``,
+  ``how_to_fix``, ``rule``, ``subset_paths_trained``), and ``notes`` starts with the warning;
+* ``RELIABILITY.txt`` (written only then, so its presence is the flag; the CSV tables stay
+  plain tables) says why, how to fix it and which files are concerned;
+* the figures of subset values (``shapley``, ``subset_lattice``, ``per_class``,
+  ``interactions``, ``robustness``: its dropping curve, ``confusion``: its single modalities)
+  carry a red title, "UNRELIABLE: subset paths never trained (see ablation.json)" (with
+  ``retrain=True``: "...; use the retrained values (retrained.png, ablation.json)");
+* unless ``retrain=True``, a loud warning goes to stderr, ``quiet`` or not.
+
+``require_reliable=True`` (``mhar ablate --require-reliable``) refuses instead: an
+:class:`UnreliableAblationError` (a ``ValueError``: exit status 2 from the CLI) before
+anything is evaluated or written.
+
 Everything goes into ``RUN/ablation_<split>/`` (or ``out_dir``), built in a temporary sibling
 folder and moved into place when complete: ``ablation.json`` (the analysis, plus ``run``,
-``retrained``, ``attention``, ``files`` and ``notes``: what was skipped and why), the CSV tables
-of :func:`~multimodal_har.ablation.write_report` (plus ``retrained.csv``), and the figures
-``shapley.png``, ``subset_lattice.png``, ``per_class.png``, ``interactions.png`` (two or more
-modalities), ``robustness.png``, ``confusion.png`` (each single modality and the full set),
-``retrained.png`` and ``attention_*.png``.
+``reliability``, ``retrained``, ``attention``, ``files`` and ``notes``: what was skipped and
+why), the CSV tables of :func:`~multimodal_har.ablation.write_report` (plus ``retrained.csv``),
+``RELIABILITY.txt`` (see above), and the figures ``shapley.png``, ``subset_lattice.png``,
+``per_class.png``, ``interactions.png`` (two or more modalities), ``robustness.png``,
+``confusion.png`` (each single modality and the full set), ``retrained.png`` and
+``attention_*.png``.
 """
 
 from __future__ import annotations
@@ -77,6 +104,8 @@ class AblationRun:
         retrained: one row per subset (``subset``, ``size``, ``missing_modality_top1``,
             ``retrained_top1``, ``retrained_mean_class_accuracy``, ``run_dir``) or None.
         notes: what was skipped, and why.
+        reliability: :func:`subset_path_reliability` of the run (``ablation.json``'s
+            ``reliability``).
     """
 
     result: AblationResult
@@ -84,6 +113,7 @@ class AblationRun:
     files: dict[str, Path]
     retrained: Optional[list[dict[str, Any]]] = None
     notes: list[str] = field(default_factory=list)
+    reliability: dict[str, Any] = field(default_factory=dict)
 
     def format(self) -> str:
         """A short plain-text summary: subset accuracies, Shapley values with CIs, LOO."""
@@ -116,6 +146,157 @@ class AblationRun:
 def _say(quiet: bool, msg: str) -> None:
     if not quiet:
         print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------- reliability
+UNRELIABLE_BANNER = "UNRELIABLE: subset paths never trained (see ablation.json)"
+RETRAINED_BANNER = "UNRELIABLE: subset paths never trained; use the retrained values (retrained.png, ablation.json)"
+HOW_TO_FIX = ("train the run again with modality dropout (`mhar train ... --set train.modality_dropout=0.3`: every "
+              "subset path is then trained), or run `mhar ablate --retrain` (one model trained per subset; its "
+              "game is the one to read), or train late fusion with per-modality losses (`--set "
+              "model.fusion.name=late --set train.aux_loss_weight=0.5`: each modality's head trained on its "
+              "modality alone)")
+HOW_TO_FIX_RETRAINED = ("read the retrained values (ablation.json 'retrained', retrained.csv, retrained.png); for "
+                        "missing-modality values worth reading, train the run again with modality dropout (`mhar "
+                        "train ... --set train.modality_dropout=0.3`) or late fusion with per-modality losses "
+                        "(`--set model.fusion.name=late --set train.aux_loss_weight=0.5`)")
+
+
+class UnreliableAblationError(ValueError):
+    """``run_ablation(require_reliable=True)`` (``mhar ablate --require-reliable``) on a run
+    whose subset paths were never trained (:func:`subset_path_reliability`)."""
+
+
+def subset_path_reliability(config: ExperimentConfig, retrained: bool) -> dict[str, Any]:
+    """Whether the subset logits of a run come from paths the model was trained on.
+
+    The ablation reads each modality subset through the model's missing-modality path (the
+    other modalities hidden). A model that always saw every modality in training never
+    trained those paths: measured on real data, a ``concat`` model's skeleton-alone path gave
+    0.44 top-1 and inertial-alone 0.49 where the same encoders trained alone reach 0.84 /
+    0.83, so Shapley values read from it describe an untrained path, not the modalities.
+
+    The rule, first match wins (``config`` is the run's resolved ``RUN/config.yaml``):
+
+    1. **One modality**: reliable; the only subset is the full model (nothing to ablate).
+    2. ``train.modality_dropout > 0``: reliable; in stage 2 a training sample kept a random
+       non-empty proper subset of its modalities with that probability, so every subset path
+       was trained (each proper subset on ``p / (2^M - 2)`` of the samples).
+    3. ``late`` fusion and ``train.aux_loss_weight > 0``: reliable; a ``late`` subset
+       prediction combines the per-modality heads of the present modalities only, and the
+       auxiliary loss trained each head on its own modality alone. (With ``mode="gate"`` the
+       weights of a proper subset of >= 2 modalities come from a gate that never saw that
+       presence pattern, but they still mix heads that were each trained.)
+    4. Otherwise the subset paths were never trained. In particular ``late`` fusion without
+       the auxiliary loss does **not** count, stage-1 pre-training with frozen encoders
+       (``pretrain_epochs > 0``, ``freeze_encoders``) included: stage 1 trains each frozen
+       encoder with its own linear head, and those heads may even initialise the ``late``
+       heads, but stage 2 then trains the ``late`` heads only through the fused prediction,
+       where they co-adapt (``poe`` sums their log-probabilities, which makes them one linear
+       classifier over all modalities; ``mean`` lets a head that another one covers drift).
+       Nor does ``aux_loss_weight`` with another fusion: its auxiliary heads are the stage-1
+       heads, which no subset path uses.
+
+    The subset paths' verdict is ``subset_paths_trained``; ``reliable`` is that, or
+    ``retrained`` (``--retrain`` ran: one model per subset was trained, and the retrained game
+    in ``ablation.json`` is then the trustworthy one; the missing-modality values next to it
+    still carry the warning). Runs with modalities genuinely missing from some training
+    samples are not credited: the config cannot tell which subsets they cover.
+
+    Returns:
+        ``{"reliable": bool, "reason": str, "how_to_fix": str, "rule": str,
+        "subset_paths_trained": bool}``; ``rule`` is ``single_modality``,
+        ``modality_dropout``, ``late_aux_loss``, ``retrained`` or ``untrained``; ``reason``
+        names the config values; ``how_to_fix`` is empty when the subset paths were trained.
+    """
+    mods = list(config.model.encoders)
+    M = len(mods)
+    tc = config.train
+    p = float(tc.modality_dropout)
+    aux = float(getattr(tc, "aux_loss_weight", 0.0) or 0.0)
+    pre = int(getattr(tc, "pretrain_epochs", 0) or 0)
+    frozen = bool(getattr(tc, "freeze_encoders", False))
+    fusion = config.model.fusion.name
+    mode = (config.model.fusion.kwargs or {}).get("mode", "mean") if fusion == "late" else None
+    fusion_txt = f"fusion {fusion!r}" + (f" (mode {mode!r})" if mode else "")
+    also = (" --retrain ran too: the retrained game in ablation.json ('retrained') measures each subset with "
+            "its own model." if retrained else "")
+
+    def verdict(rule: str, reason: str, trained: bool = True, how: str = "") -> dict[str, Any]:
+        return {"reliable": trained or retrained, "reason": reason, "how_to_fix": how, "rule": rule,
+                "subset_paths_trained": trained}
+
+    if M == 1:
+        return verdict("single_modality", f"one modality ({mods[0]}): the only subset is the full model, "
+                                          f"there is nothing to ablate.")
+    if p > 0:
+        return verdict("modality_dropout",
+                       f"train.modality_dropout = {p:g}: in training a sample with several modalities kept a "
+                       f"random non-empty proper subset of them with probability {p:g} (each of the "
+                       f"{2 ** M - 2} proper subsets on {p / (2 ** M - 2):.1%} of the samples), so the subset "
+                       f"paths the ablation reads were trained." + also)
+    if fusion == "late" and aux > 0:
+        gate = (" With mode 'gate' the weights of a proper subset of 2 or more modalities come from a gate that "
+                "never saw that presence pattern; they still mix trained heads." if mode == "gate" and M > 2 else "")
+        return verdict("late_aux_loss",
+                       f"{fusion_txt} with train.aux_loss_weight = {aux:g}: each modality's head was trained on "
+                       f"its modality alone, and a subset's prediction combines the heads of the modalities "
+                       f"present." + gate + also)
+    why = [f"train.modality_dropout = {p:g} (every training sample had all {M} modalities, {', '.join(mods)})"]
+    if fusion == "late":
+        why.append(f"{fusion_txt} with train.aux_loss_weight = {aux:g}: its per-modality heads were trained only "
+                   f"through the fused prediction, never alone")
+        if pre > 0:
+            why.append(f"train.pretrain_epochs = {pre}{' with frozen encoders' if frozen else ''} does not change "
+                       f"that: stage 1 trained each encoder with a head of its own (which may start the late heads), "
+                       f"but stage 2 trained the late heads jointly, through the fused prediction")
+    else:
+        why.append(f"{fusion_txt} combines the modalities in one model that never saw one missing (hidden "
+                   f"modalities are inputs it was not trained on)")
+        if aux > 0:
+            why.append(f"train.aux_loss_weight = {aux:g} trained auxiliary heads that no subset path uses")
+    reason = ("the subset logits come from missing-modality paths the model never trained: " + "; ".join(why)
+              + ". Shapley values, leave-one-out deltas, the subset lattice, the per-class values, the "
+                "interactions and the modality-dropping curve describe those untrained paths, not the modalities.")
+    if retrained:
+        return verdict("retrained", "--retrain ran: the retrained game (ablation.json 'retrained', retrained.csv, "
+                                    "retrained.png: one model trained per subset) is the trustworthy one; the "
+                                    "missing-modality values beside it are not: " + reason, False,
+                       HOW_TO_FIX_RETRAINED)
+    return verdict("untrained", reason, False, HOW_TO_FIX)
+
+
+def reliability_banner(reliability: Mapping[str, Any]) -> Optional[str]:
+    """The red title of the figures of subset values, or None when the subset paths were trained."""
+    if reliability["subset_paths_trained"]:
+        return None
+    return RETRAINED_BANNER if reliability["reliable"] else UNRELIABLE_BANNER
+
+
+def _warn_unreliable(run_dir: Path, reliability: Mapping[str, Any], out: Path) -> None:
+    """The loud warning on stderr (whatever ``quiet`` says: it is a result, not progress)."""
+    import textwrap
+
+    def wrap(text: str) -> list[str]:
+        return textwrap.wrap(text, 88, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False,
+                             break_long_words=False)
+
+    bar = "!" * 90
+    lines = [bar, f"WARNING: mhar ablate {run_dir}: the subset values are UNRELIABLE",
+             *wrap(reliability["reason"]), *wrap("how to fix: " + reliability["how_to_fix"]),
+             *wrap(f"(written anyway, flagged: {out / 'ablation.json'} 'reliability', {out / 'RELIABILITY.txt'}, "
+                   f"red titles on the figures; --require-reliable refuses instead)"), bar]
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def _reliability_text(reliability: Mapping[str, Any], files: Sequence[str]) -> str:
+    """``RELIABILITY.txt``: the verdict, why, how to fix, and the files it concerns."""
+    head = ("UNRELIABLE: the subset values of this report come from missing-modality paths the model never "
+            "trained." if not reliability["reliable"] else
+            "The missing-modality values of this report come from paths the model never trained; the "
+            "retrained ones (retrained.csv, retrained.png, ablation.json 'retrained') are the ones to read.")
+    return "\n".join([head, "", f"reason: {reliability['reason']}", "", f"how to fix: {reliability['how_to_fix']}",
+                      "", "concerned files: " + ", ".join(files), ""])
 
 
 # ---------------------------------------------------------------------------- subset logits
@@ -446,18 +627,27 @@ def _close(fig) -> None:
 
 
 # ---------------------------------------------------------------------------- the whole study
-def _write_figures(result: AblationResult, data: SubsetLogits, out: Path) -> dict[str, Path]:
+# report files whose values come from the subset table (the missing-modality paths)
+SUBSET_VALUE_FILES = ("subsets.csv", "shapley.csv", "interactions.csv", "per_class.csv", "dropout.csv", "shapley.png",
+                      "subset_lattice.png", "per_class.png", "interactions.png", "robustness.png", "confusion.png")
+
+
+def _write_figures(result: AblationResult, data: SubsetLogits, out: Path, banner: Optional[str] = None
+                   ) -> dict[str, Path]:
+    """The figures of the analysis; ``banner``: the red warning title of each (they all show
+    values of the subset table: ``robustness.png`` its dropping curve, ``confusion.png`` the
+    single modalities)."""
     from . import ablation_plots as P
 
     figs: dict[str, Callable[[Path], Any]] = {
-        "shapley": lambda p: P.plot_shapley(result, p),
-        "subset_lattice": lambda p: P.plot_subset_lattice(result, p),
-        "per_class": lambda p: P.plot_per_class(result, p),
-        "robustness": lambda p: P.plot_robustness(result, path=p),
-        "confusion": lambda p: P.plot_confusions(data, path=p),
+        "shapley": lambda p: P.plot_shapley(result, p, banner=banner),
+        "subset_lattice": lambda p: P.plot_subset_lattice(result, p, banner=banner),
+        "per_class": lambda p: P.plot_per_class(result, p, banner=banner),
+        "robustness": lambda p: P.plot_robustness(result, path=p, banner=banner),
+        "confusion": lambda p: P.plot_confusions(data, path=p, banner=banner),
     }
     if len(result.modalities) > 1:
-        figs["interactions"] = lambda p: P.plot_interactions(result, p)
+        figs["interactions"] = lambda p: P.plot_interactions(result, p, banner=banner)
     files = {}
     for name, draw in figs.items():
         path = files[f"{name}.png"] = out / f"{name}.png"
@@ -478,7 +668,8 @@ def _swap_into_place(staging: Path, out: Path) -> None:
 def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Union[str, Path, None] = None,
                  checkpoint: str = "best", retrain: bool = False, robustness: bool = True,
                  strengths: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0), n_resamples: int = 1000, seed: int = 0,
-                 device: str = "auto", quiet: bool = False, batch_size: Optional[int] = None) -> AblationRun:
+                 device: str = "auto", quiet: bool = False, batch_size: Optional[int] = None,
+                 require_reliable: bool = False) -> AblationRun:
     """The modality ablation of a run of ``mhar train`` (see the module docstring).
 
     Args:
@@ -494,8 +685,11 @@ def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Uni
         n_resamples: bootstrap resamples for the CIs (0: none).
         seed: of the bootstrap and the corruptions.
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda``...
-        quiet: no progress lines on stderr.
+        quiet: no progress lines on stderr (the warning of an unreliable ablation is printed
+            all the same).
         batch_size: evaluation batch (default: the run's).
+        require_reliable: raise :class:`UnreliableAblationError` (before any work, nothing
+            written) instead of reporting values of subset paths the model never trained.
 
     Returns:
         :class:`AblationRun`.
@@ -508,6 +702,10 @@ def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Uni
 
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)  # a clear error for a folder that is not a run
+    reliability = subset_path_reliability(config, retrain)
+    if require_reliable and not reliability["reliable"]:
+        raise UnreliableAblationError(f"{run_dir}: not ablated (--require-reliable): {reliability['reason']} How to "
+                                      f"fix: {reliability['how_to_fix']}.")
     ck_path = _checkpoint_path(run_dir, checkpoint)
     out = Path(out_dir) if out_dir is not None else run_dir / f"ablation_{split}"
     if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / "ablation.json").is_file())):
@@ -519,6 +717,10 @@ def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Uni
     if n_resamples < 0:
         raise ValueError(f"n_resamples must be >= 0 (0: no confidence intervals), got {n_resamples}")
     notes: list[str] = []
+    banner = reliability_banner(reliability)
+    if banner is not None:
+        notes.append(f"{'UNRELIABLE' if not reliability['reliable'] else 'missing-modality values UNRELIABLE'}: "
+                     f"{reliability['reason']} How to fix: ablation.json 'reliability', RELIABILITY.txt.")
 
     logits_path = subset_logits_of_run(run_dir, split=split, checkpoint=checkpoint, device=device, quiet=quiet)
     data = load_subset_logits(logits_path)
@@ -570,7 +772,7 @@ def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Uni
     staging.mkdir(parents=True)
     try:
         files = {p.name: p for p in write_report(result, staging).values()}
-        files.update(_write_figures(result, data, staging))
+        files.update(_write_figures(result, data, staging, banner))
         if retrained is not None:
             from .ablation import _csv
 
@@ -591,7 +793,11 @@ def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Uni
             "robustness": {"strengths": strengths if curves else [],
                            "curves": {k: [list(t) for t in v] for k, v in curves.items()}},
             "retrained": None if retrained is None else {"subsets": retrained, **_retrained_game(result, retrained)},
-            "attention": att_info, "notes": notes}))
+            "attention": att_info, "notes": notes, "reliability": reliability}))
+        if banner is not None:
+            files["RELIABILITY.txt"] = staging / "RELIABILITY.txt"
+            files["RELIABILITY.txt"].write_text(_reliability_text(
+                reliability, [n for n in SUBSET_VALUE_FILES if n in files]))
         report["files"] = sorted(files)
         (staging / "ablation.json").write_text(json.dumps(report, indent=2))  # the folder moves when complete
         _swap_into_place(staging, out)
@@ -599,8 +805,12 @@ def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Uni
         shutil.rmtree(staging, ignore_errors=True)
         raise
     files = {name: out / name for name in sorted(files)}
-    return AblationRun(result=result, out_dir=out, files=files, retrained=retrained, notes=notes)
+    if not reliability["reliable"]:
+        _warn_unreliable(run_dir, reliability, out)
+    return AblationRun(result=result, out_dir=out, files=files, retrained=retrained, notes=notes,
+                       reliability=reliability)
 
 
-__all__ = ["AblationRun", "CORRUPTION_OF_KIND", "accuracy_under", "attention_figures", "corrupt_input",
-           "corruption_targets", "retrain_subsets", "run_ablation", "subset_config", "subset_logits_of_run"]
+__all__ = ["AblationRun", "CORRUPTION_OF_KIND", "UnreliableAblationError", "accuracy_under", "attention_figures",
+           "corrupt_input", "corruption_targets", "reliability_banner", "retrain_subsets", "run_ablation",
+           "subset_config", "subset_logits_of_run", "subset_path_reliability"]

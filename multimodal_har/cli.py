@@ -9,9 +9,10 @@
     mhar pyskl STORE OUT.pkl [--keypoints 2d|3d]
     mhar manifest STORE [--csv FILE]
     mhar store add STORE --modality NAME --from PATH [--label L] [--split S]
+    mhar import NAME SRC STORE [--split cross_subject] [--modalities skeleton,inertial,depth] [--depth-videos DIR]
     mhar train --config CFG [--resume] [--set KEY.PATH=VALUE ...] [--quiet]
     mhar evaluate RUN [--split test] [--checkpoint best|last]
-    mhar ablate RUN [--split test] [--retrain] [--no-robustness] [--resamples N] [--out DIR]
+    mhar ablate RUN [--split test] [--retrain] [--no-robustness] [--resamples N] [--out DIR] [--require-reliable]
     mhar demo [--out runs/demo] [--videos DIR] [--quick]
 
 ``mhar train`` also runs under ``torchrun --nproc_per_node=N -m multimodal_har.cli train ...``.
@@ -51,6 +52,9 @@ def _add_extract_parser(sub) -> None:
         ep.add_argument("--config", type=Path, help="YAML file with config fields for this extractor")
         ep.add_argument("--no-progress", action="store_true", help="no progress bar")
         ep.add_argument("--strict", action="store_true", help="exit with status 1 if any video failed")
+        ep.add_argument("--as", dest="store_as", metavar="MODALITY",
+                        help="store under this modality name instead of the extractor's own "
+                             "(e.g. `rgb --as depth` for depth videos)")
         if name in POSE_BACKENDS:
             ep.add_argument("--pyskl", type=Path, metavar="PKL",
                             help="also write the store's poses as a PYSKL pickle (2D pixels, see `mhar pyskl`)")
@@ -68,7 +72,11 @@ def _cmd_extract(args) -> int:
 
     cfg = load_yaml(args.config) if args.config else {}
     cfg.update({k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_") and v is not None})
+    if args.store_as and cfg.get("modality") not in (None, args.store_as):
+        raise SystemExit(f"error: --as {args.store_as} and --modality {cfg['modality']} disagree; give one")
     extractor = build_extractor(args.extractor, cfg)
+    if args.store_as:
+        extractor.store_as(args.store_as)
     if not args.videos.is_dir():
         raise SystemExit(f"error: --videos {args.videos} is not a directory")
     # under torchrun (or any launcher setting RANK / WORLD_SIZE) each process takes videos
@@ -164,6 +172,23 @@ def _cmd_store_add(args) -> int:
     return 0
 
 
+def _cmd_import(args) -> int:
+    from .data.importers import format_summary, import_dataset
+
+    options = {k: getattr(args, k) for k in ("modalities", "depth_videos", "benchmark", "layout", "limit",
+                                              "subjects", "actions")
+               if getattr(args, k) is not None}
+    if args.split is not None:
+        options["split"] = None if args.split.lower() == "none" else args.split
+    for k in ("subjects", "actions"):
+        if k in options:
+            options[k] = [int(v) if v.isdigit() else v for v in options[k].split(",")]
+    summary = import_dataset(args.dataset, args.src, args.store, **options)
+    print(format_summary(summary))
+    print(f"manifest: {Path(summary['store']) / 'manifest.csv'}")
+    return 1 if summary["failed"] else 0
+
+
 def _cmd_train(args) -> int:
     from .experiment import load_experiment
     from .train import TrainingError, train
@@ -198,7 +223,7 @@ def _cmd_ablate(args) -> int:
 
     res = run_ablation(args.run, split=args.split, out_dir=args.out, checkpoint=args.checkpoint,
                        retrain=args.retrain, robustness=not args.no_robustness, n_resamples=args.resamples,
-                       seed=args.seed, device=args.device, quiet=args.quiet)
+                       seed=args.seed, device=args.device, quiet=args.quiet, require_reliable=args.require_reliable)
     print(f"{args.run} [{args.split}, {args.checkpoint}.pt]: " + res.format())
     print(f"wrote {len(res.files)} files to {res.out_dir}")
     return 0
@@ -256,6 +281,24 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--attr", action="append", metavar="KEY=VALUE", help="metadata attribute (repeatable)")
     ap.set_defaults(func=_cmd_store_add)
 
+    from .data.importers import IMPORTERS
+
+    ip = sub.add_parser("import", help="import a dataset's skeletons / inertial signals / depth into a store")
+    ip.add_argument("dataset", metavar="NAME", help=f"one of: {', '.join(IMPORTERS.names())}")
+    ip.add_argument("src", metavar="SRC", type=Path, help="the dataset's folder (pyskl: the .pkl file)")
+    ip.add_argument("store", metavar="STORE", type=Path, help="the feature store folder (created if needed)")
+    ip.add_argument("--split", help="named protocol (default: the dataset's cross_subject; 'none': no split; "
+                                    "pyskl: 'TRAIN_LIST,TEST_LIST')")
+    ip.add_argument("--modalities", help="utd_mhad: comma-separated, of skeleton,inertial,depth (default: all)")
+    ip.add_argument("--depth-videos", type=Path, help="utd_mhad: folder for the depth videos "
+                                                      "(default: STORE_depth_videos beside the store)")
+    ip.add_argument("--subjects", help="utd_mhad: only these subjects, comma-separated")
+    ip.add_argument("--actions", help="utd_mhad: only these actions (numbers or names), comma-separated")
+    ip.add_argument("--limit", type=int, help="utd_mhad: at most this many samples")
+    ip.add_argument("--benchmark", help="ntu: ntu60 (default) or ntu120")
+    ip.add_argument("--layout", help="pyskl: the layout of the stored joints, e.g. coco_17 (required)")
+    ip.set_defaults(func=_cmd_import)
+
     tp = sub.add_parser("train", help="train a fused model from an experiment config (YAML)")
     tp.add_argument("--config", required=True, type=Path, help="experiment YAML (data, model, train, seed, run_dir)")
     tp.add_argument("--resume", action="store_true", help="continue the run from RUN_DIR/last.pt")
@@ -284,7 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
     abp.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the corruptions")
     abp.add_argument("--out", type=Path, help="output folder (default: RUN/ablation_<split>)")
     abp.add_argument("--device", default="auto")
-    abp.add_argument("--quiet", action="store_true", help="no progress lines")
+    abp.add_argument("--quiet", action="store_true", help="no progress lines (an unreliable ablation still warns)")
+    abp.add_argument("--require-reliable", action="store_true",
+                     help="exit with status 2, writing nothing, when the run's subset paths were never trained "
+                          "(no modality dropout, no late fusion with train.aux_loss_weight, no --retrain)")
     abp.set_defaults(func=_cmd_ablate)
 
     dp = sub.add_parser("demo", help="the whole path on the bundled sample videos: extract, train, evaluate, "

@@ -57,3 +57,24 @@ def test_attention_figures(tmp_path):
         P.plot_temporal_attention(frames[..., :2], beta)
     with pytest.raises(ValueError, match="attention must be \\(Tq, Tk\\)"):
         P.plot_cross_attention(a[0])
+
+
+def test_banner_of_unreliable_values(study, tmp_path):
+    """``banner``: the figure's title, white on red, wrapped to the figure's width; none without."""
+    from matplotlib.colors import to_rgba
+
+    data, res = study
+    banner = "UNRELIABLE: subset paths never trained (see ablation.json)"
+    draw = {"shapley": lambda **k: P.plot_shapley(res, **k), "lattice": lambda **k: P.plot_subset_lattice(res, **k),
+            "per_class": lambda **k: P.plot_per_class(res, **k),
+            "interactions": lambda **k: P.plot_interactions(res, **k),
+            "robustness": lambda **k: P.plot_robustness(res, **k),
+            "confusion": lambda **k: P.plot_confusions(data, **k)}
+    for name, plot in draw.items():
+        fig = plot(path=tmp_path / f"{name}.png", banner=banner)
+        assert fig.get_suptitle().replace("\n", " ") == banner, name
+        assert fig._suptitle.get_bbox_patch().get_facecolor() == to_rgba("red"), name
+        check(fig, tmp_path / f"{name}.png")
+        fig = plot()
+        assert fig.get_suptitle() == "", name
+        plt.close(fig)

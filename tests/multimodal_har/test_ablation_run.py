@@ -1,6 +1,7 @@
 """`mhar ablate`: the report of a tiny real run (MSR Action3D skeletons, three streams fused by
 cross-modal attention), retraining per subset, known Shapley values through the run-level
-path, attention maps of a pose-driven encoder, and the errors."""
+path, the reliability verdict on subset paths (flagged when never trained), attention maps of
+a pose-driven encoder, and the errors."""
 
 import csv
 import json
@@ -13,8 +14,10 @@ import pytest
 import torch
 from torch import nn
 
-from multimodal_har.ablation_run import (_display_frames, attention_figures, corrupt_input, corruption_targets,
-                                         run_ablation, subset_logits_of_run)
+from multimodal_har import ablation_plots
+from multimodal_har.ablation_run import (RETRAINED_BANNER, UNRELIABLE_BANNER, UnreliableAblationError, _display_frames,
+                                         attention_figures, corrupt_input, corruption_targets, reliability_banner,
+                                         run_ablation, subset_logits_of_run, subset_path_reliability)
 from multimodal_har.cli import main
 from multimodal_har.experiment import experiment_from_dict, load_run_config
 from multimodal_har.train import load_checkpoint, train
@@ -211,6 +214,125 @@ def test_known_shapley_values_through_the_run(run, tmp_path):
     assert r.n_samples == N  # the crafted logits were used, not re-evaluated
     phi = {row["modality"]: float(row["shapley"]) for row in rows(res.out_dir / "shapley.csv")}
     assert phi == pytest.approx({"joint": 0.35, "bone": 0.2, "motion": 0.15})
+
+
+# ------------------------------------------------------------------------------- reliability of the subset paths
+FIGURES = {"plot_shapley": "shapley", "plot_subset_lattice": "subset_lattice", "plot_per_class": "per_class",
+           "plot_interactions": "interactions", "plot_robustness": "robustness", "plot_confusions": "confusion"}
+
+
+def record_titles(monkeypatch) -> dict:
+    """figure name -> the title (suptitle, unwrapped) of the figure its plot function returned."""
+    titles = {}
+    for fn, name in FIGURES.items():
+        def wrapped(*args, _plot=getattr(ablation_plots, fn), _name=name, **kwargs):
+            fig = _plot(*args, **kwargs)
+            titles[_name] = fig.get_suptitle().replace("\n", " ")
+            return fig
+
+        monkeypatch.setattr(ablation_plots, fn, wrapped)
+    return titles
+
+
+def test_untrained_subset_paths_are_flagged(run, tmp_path, capsys, monkeypatch):
+    """The module's run was trained with every modality always present (modality_dropout 0,
+    cross-attention fusion): its subset paths were never trained. The report is written,
+    flagged everywhere; --require-reliable refuses it."""
+    titles = record_titles(monkeypatch)
+    out = tmp_path / "abl"
+    assert main(["ablate", str(run), "--no-robustness", "--resamples", "0", "--out", str(out), "--quiet"]) == 0
+    io = capsys.readouterr()
+    assert "WARNING" in io.err and "UNRELIABLE" in io.err and "train.modality_dropout = 0 " in io.err
+    assert "how to fix" in io.err and "UNRELIABLE" in io.out  # the printed notes too
+    report = json.loads((out / "ablation.json").read_text())
+    rel = report["reliability"]
+    assert rel["reliable"] is False and rel["subset_paths_trained"] is False and rel["rule"] == "untrained"
+    assert "train.modality_dropout = 0 (every training sample had all 3 modalities" in rel["reason"]
+    assert "fusion 'cross_attention'" in rel["reason"]
+    assert "train.modality_dropout=0.3" in rel["how_to_fix"] and "--retrain" in rel["how_to_fix"]
+    assert report["notes"][0].startswith("UNRELIABLE: ") and "How to fix" in report["notes"][0]
+    text = (out / "RELIABILITY.txt").read_text()
+    assert text.startswith("UNRELIABLE") and "shapley.csv" in text and "shapley.png" in text
+    assert "RELIABILITY.txt" in report["files"]
+    for name in FIGURES.values():  # still drawn, each with the red banner
+        assert (out / f"{name}.png").read_bytes()[:8] == PNG, name
+        assert titles[name] == UNRELIABLE_BANNER, name
+    # --require-reliable: exit status 2, a clear message, nothing written
+    refused = tmp_path / "refused"
+    assert main(["ablate", str(run), "--out", str(refused), "--quiet", "--require-reliable"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "not ablated (--require-reliable)" in err and "How to fix" in err
+    assert not refused.exists() and not list(tmp_path.glob(".refused*"))
+    bare = tmp_path / "bare"  # judged from the config alone, before anything else (no checkpoint here)
+    bare.mkdir()
+    shutil.copy(run / "config.yaml", bare)
+    with pytest.raises(UnreliableAblationError, match="train.modality_dropout = 0"):
+        run_ablation(bare, require_reliable=True, quiet=True)
+
+
+def test_a_run_trained_with_modality_dropout_is_reliable(store, tmp_path, capsys, monkeypatch):
+    run = tmp_path / "dropout"
+    train(experiment_from_dict(tiny_config(store, run, streams=("joint", "bone"), epochs=1, modality_dropout=0.5)),
+          quiet=True)
+    titles = record_titles(monkeypatch)
+    assert main(["ablate", str(run), "--no-robustness", "--resamples", "0", "--quiet", "--require-reliable"]) == 0
+    io = capsys.readouterr()
+    assert "UNRELIABLE" not in io.err + io.out and "WARNING" not in io.err
+    out = run / "ablation_test"
+    report = json.loads((out / "ablation.json").read_text())
+    assert report["reliability"]["reliable"] is True and report["reliability"]["rule"] == "modality_dropout"
+    assert "train.modality_dropout = 0.5" in report["reliability"]["reason"]
+    assert report["reliability"]["how_to_fix"] == ""
+    assert not (out / "RELIABILITY.txt").exists() and not any("UNRELIABLE" in n for n in report["notes"])
+    assert set(titles) == set(FIGURES.values()) and set(titles.values()) == {""}
+
+
+def config_of(streams=("joint", "bone"), fusion="concat", mode=None, **train_kw):
+    cfg = tiny_config("store", "run", fusion=fusion, streams=streams, **{"modality_dropout": 0.0, **train_kw})
+    if mode:
+        cfg["model"]["fusion"]["kwargs"] = {"mode": mode}
+    return experiment_from_dict(cfg)
+
+
+@pytest.mark.parametrize("cfg, retrained, rule, reliable, words", [
+    (dict(streams=("joint",)), False, "single_modality", True, ["one modality (joint)", "nothing to ablate"]),
+    (dict(modality_dropout=0.3), False, "modality_dropout", True, ["train.modality_dropout = 0.3", "15.0%"]),
+    (dict(fusion="late", mode="poe", aux_loss_weight=0.5), False, "late_aux_loss", True,
+     ["fusion 'late' (mode 'poe') with train.aux_loss_weight = 0.5", "trained on its modality alone"]),
+    (dict(streams=("joint", "bone", "motion"), fusion="late", mode="gate", aux_loss_weight=0.5), False,
+     "late_aux_loss", True, ["mode 'gate'", "never saw that presence pattern"]),
+    (dict(), False, "untrained", False, ["train.modality_dropout = 0 (every training sample had all 2 modalities",
+                                         "fusion 'concat'", "never saw one missing"]),
+    (dict(fusion="late"), False, "untrained", False,
+     ["fusion 'late' (mode 'mean') with train.aux_loss_weight = 0", "only through the fused prediction"]),
+    (dict(fusion="late", pretrain_epochs=3, freeze_encoders=True), False, "untrained", False,
+     ["train.pretrain_epochs = 3 with frozen encoders does not change that", "trained the late heads jointly"]),
+    (dict(aux_loss_weight=0.5), False, "untrained", False,
+     ["train.aux_loss_weight = 0.5 trained auxiliary heads that no subset path uses"]),
+    (dict(), True, "retrained", True, ["--retrain ran: the retrained game", "are not: the subset logits come from"]),
+    (dict(modality_dropout=0.3), True, "modality_dropout", True, ["--retrain ran too"]),
+])
+def test_subset_path_reliability_rules(cfg, retrained, rule, reliable, words):
+    rel = subset_path_reliability(config_of(**cfg), retrained)
+    assert set(rel) == {"reliable", "reason", "how_to_fix", "rule", "subset_paths_trained"}
+    assert (rel["rule"], rel["reliable"]) == (rule, reliable)
+    assert rel["subset_paths_trained"] == (rule not in ("untrained", "retrained"))
+    for w in words:
+        assert w in rel["reason"], w
+    if rel["subset_paths_trained"]:
+        assert rel["how_to_fix"] == "" and reliability_banner(rel) is None
+    else:
+        fix = ("read the retrained values",) if retrained else ("--retrain",)
+        assert all(w in rel["how_to_fix"] for w in ("train.modality_dropout=0.3", "aux_loss_weight", *fix))
+        assert reliability_banner(rel) == (RETRAINED_BANNER if retrained else UNRELIABLE_BANNER)
+
+
+def test_subset_path_reliability_of_a_config_without_aux_loss_weight():
+    """Run configs written before ``train.aux_loss_weight`` existed read it as 0."""
+    cfg = config_of(fusion="late")
+    train_cfg = SimpleNamespace(modality_dropout=0.0, pretrain_epochs=0, freeze_encoders=False)
+    rel = subset_path_reliability(SimpleNamespace(model=cfg.model, train=train_cfg), False)
+    assert rel["rule"] == "untrained" and "train.aux_loss_weight = 0" in rel["reason"]
 
 
 # ------------------------------------------------------------------------------- attention, corruptions
