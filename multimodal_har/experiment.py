@@ -58,11 +58,15 @@ class ModelConfig:
             equal the data config's modality names. Their order is the modality order.
         fusion: the fusion method.
         head_dropout: dropout before the linear head (feature-level fusion methods).
+        ensemble: the fused head adds a correction to the per-modality classifiers' product of
+            experts (:class:`~multimodal_har.model.MultimodalClassifier`); feature-level fusion
+            methods only.
     """
 
     encoders: dict[str, EncoderSpec]
     fusion: FusionSpec = field(default_factory=FusionSpec)
     head_dropout: float = 0.0
+    ensemble: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.encoders, Mapping) or not self.encoders:
@@ -95,6 +99,10 @@ class TrainConfig:
         pretrain_lr: stage 1 learning rate (default ``lr``).
         freeze_encoders: stage 2 keeps the encoders frozen (eval mode, no gradient);
             otherwise they are fine-tuned with the fusion.
+        init_from: ``{modality: run dir or checkpoint}``: start these encoders (and their
+            per-modality heads) from separately trained runs, e.g. one ``mhar train`` run per
+            modality; with ``pretrain_epochs: 0`` this is stage 1 done elsewhere, and a ``late``
+            fusion then starts as the ensemble of those runs (:mod:`multimodal_har.recipes`).
         encoder_lr_scale: stage 2 learning rate of the encoders relative to ``lr`` (per-group
             learning rates: e.g. 0.1 fine-tunes pre-trained encoders slowly while the fusion
             learns at ``lr``); ignored with ``freeze_encoders``.
@@ -103,6 +111,9 @@ class TrainConfig:
             loss (:mod:`multimodal_har.recipes`); 0: off.
         ogm_alpha: OGM-GE gradient modulation of the dominant modality (Peng et al. CVPR 2022,
             :mod:`multimodal_har.recipes`); 0: off; the paper uses 0.1-0.8.
+        validate_every: validate (and consider ``best.pt``) every this many epochs and after
+            the last one; 0: after the last one only (a fixed schedule that reads no
+            validation score saves the time); early-stopping patience counts validations.
         max_bad_batches: batches with a NaN/inf loss that are skipped (and logged) before the
             run stops with an error; 0: the first one is an error.
         deterministic: deterministic algorithms (exact resume on GPU too; slower).
@@ -126,9 +137,11 @@ class TrainConfig:
     pretrain_epochs: int = 0
     pretrain_lr: Optional[float] = None
     freeze_encoders: bool = False
+    init_from: dict[str, str] = field(default_factory=dict)
     encoder_lr_scale: float = 1.0
     aux_loss_weight: float = 0.0
     ogm_alpha: float = 0.0
+    validate_every: int = 1
     max_bad_batches: int = 0
     deterministic: bool = False
     device: str = "auto"
@@ -155,6 +168,8 @@ class TrainConfig:
                                         f"{self.encoder_lr_scale}")
         need(self.aux_loss_weight >= 0, f"aux_loss_weight must be >= 0, got {self.aux_loss_weight}")
         need(self.ogm_alpha >= 0, f"ogm_alpha must be >= 0, got {self.ogm_alpha}")
+        need(self.validate_every >= 0, f"validate_every must be >= 0 (0: after the last epoch only), got "
+                                       f"{self.validate_every}")
         need(self.max_bad_batches >= 0, f"max_bad_batches must be >= 0, got {self.max_bad_batches}")
         need(len(self.betas) == 2, f"betas must be two numbers, got {self.betas}")
         self.betas = tuple(float(b) for b in self.betas)
@@ -268,7 +283,7 @@ def build_model(config: ModelConfig, num_classes: int):
     except TypeError as e:
         raise ValueError(f"model.fusion ({config.fusion.name}): {e}") from e
     return MultimodalClassifier(encoders=encoders, fusion=fusion, num_classes=num_classes,
-                                head_dropout=config.head_dropout)
+                                head_dropout=config.head_dropout, ensemble=config.ensemble)
 
 
 __all__ = ["CHECKPOINTS", "DataConfig", "EncoderSpec", "ExperimentConfig", "FusionSpec", "ModelConfig", "TrainConfig",

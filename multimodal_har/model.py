@@ -131,10 +131,19 @@ class MultimodalClassifier(nn.Module):
         head: the classifier on the fused embedding (default ``nn.Linear(fusion.out_dim,
             num_classes)``); must be None when the fusion produces logits itself (``late``).
         head_dropout: dropout on the embedding before the head.
+        ensemble: feature-level fusion on top of an ensemble: one linear classifier per modality
+            on its pooled embedding, and ``logits = head(fused) + sum_m log_softmax(head_m(pooled_m))``
+            over the modalities present (a product of experts plus a learned cross-modal
+            correction). The fused head starts at zero, so a model whose per-modality heads start
+            from separately trained classifiers (``train.init_from`` / ``pretrain_epochs``) starts
+            as their product-of-experts ensemble and moves from it only where training says so
+            (zero-initialised residual branches: Goyal et al. 2017, Bachlechner et al. "ReZero", 2020).
+            The per-modality logits are in ``fusion.extras["modality_logits"]`` (for the
+            auxiliary loss). Ignored by fusions that produce logits themselves (``late``).
     """
 
     def __init__(self, *, encoders: Mapping[str, nn.Module], fusion: nn.Module, num_classes: int,
-                 head: Optional[nn.Module] = None, head_dropout: float = 0.0) -> None:
+                 head: Optional[nn.Module] = None, head_dropout: float = 0.0, ensemble: bool = False) -> None:
         super().__init__()
         if not isinstance(encoders, Mapping) or not encoders:
             raise ValueError(f"encoders must be a non-empty dict {{modality: nn.Module}}, got {encoders!r}")
@@ -174,6 +183,13 @@ class MultimodalClassifier(nn.Module):
         else:
             head = nn.Linear(fusion.out_dim, num_classes) if head is None else head
             self.head = nn.Sequential(nn.Dropout(head_dropout), head)
+        self.modality_heads = None
+        if ensemble and self.head is not None:
+            self.modality_heads = nn.ModuleDict({m: nn.Linear(encoders[m].out_dim, num_classes)
+                                                 for m in self.modalities})
+            last = [mod for mod in self.head.modules() if isinstance(mod, nn.Linear)][-1]
+            nn.init.zeros_(last.weight)  # the fused correction starts at zero: the model starts as the ensemble
+            nn.init.zeros_(last.bias)
 
     # -- the two halves of a forward -------------------------------------------------------------
     def presence(self, inputs: Mapping[str, Mapping[str, Any]], present: Optional[Tensor] = None) -> Tensor:
@@ -262,7 +278,25 @@ class MultimodalClassifier(nn.Module):
             return self.head(emb), FusionOutput(embedding=emb, logits=None, extras={"present": present})
         fused = self.fusion(outputs, present)
         logits = fused.logits if fused.logits is not None else self.head(fused.embedding)
+        if self.modality_heads is not None:
+            logits, fused = self._ensemble(logits, fused, outputs)
         return logits, fused
+
+    def _ensemble(self, logits: Tensor, fused: FusionOutput, outputs: Mapping[str, EncoderOutput]):
+        """``logits (B, C)`` of the fused head plus the present modalities' log-probabilities."""
+        from fusion.base import zero_missing
+
+        present = fused.extras["present"]
+        per = {}
+        total = logits.float()
+        for i, m in enumerate(self.modalities):
+            if m not in outputs:
+                continue
+            z = self.modality_heads[m](zero_missing(outputs[m].pooled, present[:, i]))  # (B, C)
+            per[m] = z
+            total = total + zero_missing(torch.log_softmax(z.float(), dim=-1), present[:, i])
+        extras = {**fused.extras, "modality_logits": per}
+        return total, fused._replace(extras=extras)
 
     # -- forwards ----------------------------------------------------------------------------------
     def forward(self, inputs: Mapping[str, Mapping[str, Any]], present: Optional[Tensor] = None) -> ModelOutput:

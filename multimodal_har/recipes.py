@@ -14,6 +14,9 @@ fusions did worse than multiplying two separately trained models. The pieces, ea
   :func:`init_late_heads` then starts a ``late`` fusion's heads from those heads, so that stage 2
   starts from the separately trained ensemble (``mode="poe"``: their product) and can only
   move away from it where the training loss says so.
+* ``init_from``: stage 1 done elsewhere: each encoder (and its head) loaded from a separately
+  trained run of that modality (:func:`load_trained_encoders`), so that stage 2 starts from
+  exactly the models whose product is the ensemble baseline.
 * ``freeze_encoders`` / ``encoder_lr_scale``: in stage 2, keep the pre-trained encoders fixed,
   or fine-tune them at ``encoder_lr_scale * lr`` (per-group learning rates) while the fusion
   learns at ``lr``.
@@ -49,6 +52,14 @@ def is_late(model: MultimodalClassifier) -> bool:
     return isinstance(getattr(model.fusion, "heads", None), nn.ModuleDict) and model.fusion.produces_logits
 
 
+def modality_heads(model: MultimodalClassifier) -> Optional[nn.ModuleDict]:
+    """The model's own per-modality classifiers whose predictions it combines (``late``'s heads,
+    or those of ``model.ensemble``), else None."""
+    if is_late(model):
+        return model.fusion.heads
+    return getattr(model, "modality_heads", None)
+
+
 class FusionWithHeads(nn.Module):
     """Stage 2 with per-modality predictions beside the fused one.
 
@@ -60,9 +71,9 @@ class FusionWithHeads(nn.Module):
     def __init__(self, model: MultimodalClassifier, heads: Optional[nn.ModuleDict]) -> None:
         super().__init__()
         self.model = model
-        self.late = is_late(model)
+        self.late = modality_heads(model) is not None  # the model's own heads (late, ensemble)
         if not self.late and heads is None:
-            raise ValueError("per-modality heads are needed for a fusion without its own (late has them)")
+            raise ValueError("per-modality heads are needed for a model without its own (late and ensemble have them)")
         self.heads = None if self.late else heads
 
     def forward(self, inputs, present: Optional[Tensor] = None) -> tuple[ModelOutput, dict[str, Tensor], Tensor]:
@@ -138,14 +149,63 @@ def modulate_gradients(model: MultimodalClassifier, coeffs: dict[str, float], ge
 
 @torch.no_grad()
 def init_late_heads(model: MultimodalClassifier, heads: nn.ModuleDict) -> bool:
-    """Copy stage-1 heads into a ``late`` fusion's per-modality heads (same shapes); returns
-    whether it did (False for other fusions)."""
-    if not is_late(model):
+    """Copy stage-1 heads into the model's own per-modality heads (``late`` fusion's, or
+    ``model.ensemble``'s; same shapes); returns whether it did (False for other models)."""
+    own = modality_heads(model)
+    if own is None:
         return False
-    for m, head in model.fusion.heads.items():
+    for m, head in own.items():
         if m in heads and head.weight.shape == heads[m].weight.shape:
             head.load_state_dict(heads[m].state_dict())
     return True
+
+
+def load_trained_encoders(model: MultimodalClassifier, heads: nn.ModuleDict, sources: dict[str, str]) -> list[str]:
+    """Stage 1 from separately trained runs: ``sources = {modality: run dir or checkpoint}``.
+
+    Each named encoder gets the weights of the same-named encoder of that run's checkpoint
+    (``last.pt`` of a run directory), and ``heads[modality]`` that run's classifier of the
+    modality: its stage-1 head (``pretrain_heads``), its ``late`` head, or, for a run of that
+    one modality, its linear head. Returns one line per modality saying what was loaded.
+    ``ValueError`` names a missing modality or a shape that does not fit."""
+    from pathlib import Path
+
+    from .train import load_checkpoint
+
+    lines = []
+    for m, src in sources.items():
+        if m not in model.encoders:
+            raise ValueError(f"train.init_from names {m!r}, which is not a modality of this model "
+                             f"({', '.join(model.modalities)})")
+        path = Path(src)
+        path = path / "last.pt" if path.is_dir() else path
+        ck = load_checkpoint(path)
+        state = ck["model"]
+        prefix = f"encoders.{m}."
+        enc = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        if not enc:
+            mods = sorted({k.split(".")[1] for k in state if k.startswith("encoders.")})
+            raise ValueError(f"train.init_from.{m}: {path} has no encoder {m!r} (it has {mods})")
+        try:
+            model.encoders[m].load_state_dict(enc)
+        except RuntimeError as e:
+            raise ValueError(f"train.init_from.{m}: the encoder of {path} does not fit this model's: {e}") from None
+        head, where = None, "no head"
+        if f"{m}.weight" in ck.get("pretrain_heads", {}):
+            head, where = {k.split(".", 1)[1]: v for k, v in ck["pretrain_heads"].items() if k.startswith(f"{m}.")}, \
+                "its stage-1 head"
+        elif f"fusion.heads.{m}.weight" in state:
+            head, where = {k.rsplit(".", 1)[1]: v for k, v in state.items() if k.startswith(f"fusion.heads.{m}.")}, \
+                "its late head"
+        elif len(enc) and {k.split(".")[1] for k in state if k.startswith("encoders.")} == {m} \
+                and "head.1.weight" in state:
+            head, where = {"weight": state["head.1.weight"], "bias": state["head.1.bias"]}, "its classifier"
+        if head is not None and head["weight"].shape == heads[m].weight.shape:
+            heads[m].load_state_dict(head)
+        else:
+            where = "no head of the right shape: the head starts untrained"
+        lines.append(f"{m}: encoder of {path} (epoch {ck.get('epoch')}), {where}")
+    return lines
 
 
 def encoder_param_groups(model: MultimodalClassifier, others: list[nn.Parameter], *, lr: float, scale: float,
@@ -164,5 +224,6 @@ def encoder_param_groups(model: MultimodalClassifier, others: list[nn.Parameter]
     return [g for g in groups if g["params"]]
 
 
-__all__ = ["FusionWithHeads", "encoder_param_groups", "init_late_heads", "is_late", "modality_loss",
+__all__ = ["FusionWithHeads", "encoder_param_groups", "init_late_heads", "is_late", "load_trained_encoders",
+           "modality_loss",
            "modulate_gradients", "ogm_coefficients"]

@@ -49,8 +49,8 @@ from torch import Tensor, nn
 from .atomic import atomic_path
 from .experiment import ExperimentConfig, build_model, save_config
 from .model import ModelOutput, MultimodalClassifier
-from .recipes import (FusionWithHeads, encoder_param_groups, init_late_heads, modality_loss, modulate_gradients,
-                      ogm_coefficients)
+from .recipes import (FusionWithHeads, encoder_param_groups, init_late_heads, load_trained_encoders, modality_heads,
+                      modality_loss, modulate_gradients, ogm_coefficients)
 
 
 class TrainingError(RuntimeError):
@@ -402,7 +402,7 @@ class Trainer:
                 p.requires_grad_(not cfg.freeze_encoders)
             if self.per_modality:  # the fused model plus per-modality predictions (recipes)
                 heads = None
-                if not getattr(self.model.fusion, "produces_logits", False):
+                if modality_heads(self.model) is None:
                     if not hasattr(self, "pretrain"):
                         self.pretrain = PretrainModel(self.model).to(self.dist.device)
                     heads = self.pretrain.heads
@@ -467,7 +467,16 @@ class Trainer:
         """After stage 1: a ``late`` fusion starts from the stage-1 heads (the separately
         trained models' ensemble, :func:`~multimodal_har.recipes.init_late_heads`)."""
         if hasattr(self, "pretrain") and init_late_heads(self.model, self.pretrain.heads):
-            self.log.info("late fusion heads start from the stage-1 heads")
+            self.log.info("the per-modality heads (late / ensemble) start from the stage-1 heads")
+
+    def _init_from(self) -> None:
+        """``train.init_from``: encoders and their heads from separately trained runs (stage 1 done)."""
+        if not hasattr(self, "pretrain"):
+            self.pretrain = PretrainModel(self.model).to(self.dist.device)
+        for line in load_trained_encoders(self.model, self.pretrain.heads, self.cfg.init_from):
+            self.log.info(f"init_from {line}")
+        if self.cfg.pretrain_epochs == 0:
+            self._start_fusion_stage()
 
     # -- epochs
     def train_epoch(self, epoch: int) -> dict[str, float]:
@@ -587,6 +596,8 @@ class Trainer:
         if self.resume:
             start = self.restore()
         else:
+            if cfg.init_from:
+                self._init_from()
             self.build_stage(self.stage_of(0))
             # each process its own stream of draws (modality dropout, dropout); the model's
             # initial weights were drawn before, from the common seed
@@ -602,15 +613,18 @@ class Trainer:
                 self.build_stage(self.stage_of(epoch))
                 self.log.info(f"stage 2: fusion ({'frozen' if cfg.freeze_encoders else 'fine-tuned'} encoders)")
             t0 = time.time()
-            record = {"epoch": epoch + 1, "stage": self.stage, **self.train_epoch(epoch), **self.validate()}
+            every = cfg.validate_every
+            check = epoch + 1 == total or (every > 0 and (epoch + 1) % every == 0)
+            record = {"epoch": epoch + 1, "stage": self.stage, **self.train_epoch(epoch),
+                      **(self.validate() if check else {})}
             record["time_s"] = round(time.time() - t0, 3)
             record["skipped_batches"] = self.bad_batches
-            improved = self.stage == 2 and record.get("val_top1", -1.0) > self.best
-            if self.stage == 2 and self.val_loader is None:
+            improved = check and self.stage == 2 and record.get("val_top1", -1.0) > self.best
+            if check and self.stage == 2 and self.val_loader is None:
                 improved = True  # nothing to validate on: the latest is the best
             if improved:
                 self.best, self.best_epoch, self.bad_epochs = record.get("val_top1", -1.0), epoch + 1, 0
-            elif self.stage == 2:
+            elif check and self.stage == 2:
                 self.bad_epochs += 1
             record["best_val_top1"] = self.best
             self.log.metrics(record)

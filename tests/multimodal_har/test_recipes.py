@@ -108,3 +108,57 @@ def test_recipe_settings_are_checked():
         TrainConfig(aux_loss_weight=-1)
     with pytest.raises(ValueError, match="train.ogm_alpha must be >= 0"):
         TrainConfig(ogm_alpha=-0.1)
+
+
+def test_validate_every_skips_validation_but_not_the_last_epoch(store, tmp_path):
+    import json
+
+    cfg = tiny_config(store, tmp_path / "v", epochs=3, validate_every=0)
+    train(experiment_from_dict(cfg), quiet=True)
+    rows = [json.loads(x) for x in (tmp_path / "v" / "metrics.jsonl").read_text().splitlines()]
+    assert ["val_top1" in r for r in rows] == [False, False, True]
+    assert load_checkpoint(tmp_path / "v" / "best.pt")["epoch"] == 3
+
+
+@pytest.mark.parametrize("fusion", ["concat", "cross_attention"])
+def test_ensemble_model_starts_as_the_product_of_its_modality_heads(store, tmp_path, fusion):
+    from multimodal_har.data.dataset import StoreDataset
+    from multimodal_har.train import to_device
+
+    cfg = tiny_config(store, tmp_path / "e", fusion=fusion, streams=("joint", "bone"))
+    cfg["model"]["ensemble"] = True
+    trainer = Trainer(experiment_from_dict(cfg), quiet=True)
+    model = trainer.model.eval()
+    ds = StoreDataset(trainer.config.data, "train", train=False, classes=trainer.classes)
+    batch = to_device(ds.collate([ds[i] for i in range(4)]), torch.device("cpu"))
+    with torch.no_grad():
+        out = model(batch["inputs"], batch["present"])
+        per = out.fusion.extras["modality_logits"]
+        expected = sum(torch.log_softmax(per[m], -1) for m in ("joint", "bone"))
+        torch.testing.assert_close(out.logits, expected)  # the fused head starts at zero
+        # a hidden modality adds nothing: the subset path is the other head's own prediction
+        alone = model.forward_subset(batch["inputs"], batch["present"], modalities=["joint"]).logits
+        torch.testing.assert_close(alone, torch.log_softmax(per["joint"], -1))
+    # trained with the auxiliary loss on its own heads, from separately trained runs
+    single = tiny_config(store, tmp_path / "j", fusion="concat", streams=("joint",), epochs=1)
+    train(experiment_from_dict(single), quiet=True)
+    cfg["train"].update(epochs=1, aux_loss_weight=1.0, init_from={"joint": str(tmp_path / "j")})
+    cfg["run_dir"] = str(tmp_path / "e2")
+    t2 = Trainer(experiment_from_dict(cfg), quiet=True)
+    t2.fit()
+    log = (tmp_path / "e2" / "train.log").read_text()
+    assert "init_from joint: encoder of" in log and "its classifier" in log
+    assert "per-modality heads (late / ensemble) start from the stage-1 heads" in log
+    got = load_checkpoint(tmp_path / "e2" / "last.pt")["model"]
+    assert got["modality_heads.joint.weight"].abs().sum() > 0 and got["head.1.weight"].abs().sum() > 0
+
+
+def test_init_from_names_what_does_not_fit(store, tmp_path):
+    single = tiny_config(store, tmp_path / "j", fusion="concat", streams=("joint",), epochs=1)
+    train(experiment_from_dict(single), quiet=True)
+    cfg = tiny_config(store, tmp_path / "x", streams=("joint", "bone"), init_from={"bone": str(tmp_path / "j")})
+    with pytest.raises(ValueError, match=r"init_from.bone: .* has no encoder 'bone' \(it has \['joint'\]\)"):
+        Trainer(experiment_from_dict(cfg), quiet=True).fit()
+    cfg = tiny_config(store, tmp_path / "y", streams=("joint", "bone"), init_from={"pose": str(tmp_path / "j")})
+    with pytest.raises(ValueError, match="names 'pose', which is not a modality of this model"):
+        Trainer(experiment_from_dict(cfg), quiet=True).fit()
