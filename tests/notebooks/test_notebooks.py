@@ -1,8 +1,9 @@
-"""The three notebooks run top to bottom, headless (nbclient), with small parameters.
+"""The four notebooks run top to bottom, headless (nbclient), with small parameters.
 
 Parameters are injected as papermill does: a cell after the one tagged ``parameters``
 overrides its values. The notebooks run in order in one temporary folder: 01 writes a store of
-three bundled clips, 02 trains on it, 03 ablates 02's run. Nothing is written next to the
+three bundled clips, 02 trains on it, 03 ablates 02's run; 04 imports a few actions of two
+UTD-MHAD subjects and trains, compares and ablates on them. Nothing is written next to the
 notebooks (the executed copies go to the temporary folder, for inspection).
 """
 
@@ -15,12 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SHARED
+
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-NAMES = ("01_extract.ipynb", "02_train_fusion.ipynb", "03_ablation.ipynb")
+NAMES = ("01_extract.ipynb", "02_train_fusion.ipynb", "03_ablation.ipynb", "04_real_multimodal.ipynb")
 CLIPS = ["tai_chi", "apply_eye_makeup_with_audio", "demo_skeleton"]  # short; one has audio
 TIMEOUT = 300  # seconds per cell: a hung kernel fails the test instead of the suite
 
@@ -138,3 +141,29 @@ def test_03_ablation(ablated, workdir):
     assert sum(summary["shapley"].values()) == pytest.approx(summary["full_set_top1"] - summary["chance"], abs=1e-3)
     assert images(nb) >= 5
     print(f"03_ablation: {seconds:.1f} s")
+
+
+@pytest.fixture(scope="module")
+def real_multimodal(workdir):
+    repo = NOTEBOOKS.parent
+    return execute("04_real_multimodal.ipynb", workdir, {
+        "SRC": str(SHARED / "utd_mhad_train"), "STORE": "utd_store", "CONFIG": str(repo / "configs/utd_mhad_fusion.yaml"),
+        "RUNS": "utd_runs", "SUBJECTS": [1, 7], "ACTIONS": [1, 2, 3, 4], "TRAIN_SUBJECTS": [1], "TEST_SUBJECTS": [7],
+        "EPOCHS": 2, "FUSION_EPOCHS": 1, "METHODS": ["late_poe", "cross_attention"], "DEVICE": "cpu",
+        "N_RESAMPLES": 50, "RESULTS": str(repo / "benchmarks/results/fusion_real_2026-12-04.json")})
+
+
+def test_04_real_multimodal(real_multimodal, workdir):
+    nb, seconds = real_multimodal
+    out = text_output(nb)
+    assert "utd_mhad: 32 samples" in out  # 4 actions x 2 subjects x 4 trials
+    printed = json.loads(next(line for line in out.splitlines() if line.startswith('{"count"')))
+    assert printed["count"] == 16  # subject 7's 4 trials of 4 actions
+    assert set(printed["top1"]) == {"skeleton (ST-GCN)", "inertial (TCN)", "product of the two", "late_poe",
+                                    "cross_attention"}
+    assert "init_from pose: encoder of" in (workdir / "utd_runs" / "late_poe" / "train.log").read_text()
+    assert "slow" in out and "product" in out  # the GPU benchmark's table
+    reliability = json.loads(out[out.index('{\n "run"'):].split("\n}\n")[0] + "\n}")["reliability"]
+    assert reliability["reliable"] is True
+    assert images(nb) >= 3
+    print(f"04_real_multimodal: {seconds:.1f} s")
