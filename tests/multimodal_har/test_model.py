@@ -156,3 +156,29 @@ def test_subset_helpers():
     assert nonempty_subsets(["a", "b"]) == [("a",), ("b",), ("a", "b")]
     assert len(nonempty_subsets("abcd")) == 15
     assert subset_key(("rgb", "audio")) == "rgb+audio"
+
+
+def test_token_times_pool_the_valid_steps_each_token_covers():
+    from multimodal_har.model import token_times
+
+    times = torch.arange(8.0)[None].repeat(2, 1)  # (2, 8) seconds
+    mask = torch.tensor([[True] * 8, [True] * 5 + [False] * 3])
+    tokens = torch.tensor([[True] * 4, [True, True, False, False]])
+    t = token_times(times, mask, tokens)
+    # 8 steps -> 4 tokens of 2 steps; 5 valid steps -> 2 valid tokens: steps 0-2 and 2-4
+    torch.testing.assert_close(t, torch.tensor([[0.5, 2.5, 4.5, 6.5], [1.0, 3.0, 0.0, 0.0]]))
+
+
+def test_step_times_become_token_timestamps_and_are_not_encoder_arguments(skeleton_batch):
+    x, mask, _ = skeleton_batch
+    model = make_model("cross_attention", width=16, heads=2).eval()
+    times = torch.arange(x.shape[1], dtype=torch.float32)[None].repeat(len(x), 1) / 15.0  # (B, T) seconds
+    inputs = {m: {"x": x, "mask": mask, "times": times, "times_mask": mask} for m in STREAMS}
+    with torch.no_grad():
+        out = model(inputs)
+        plain = model(inputs_of(x, mask))  # without times: positions are token indices
+    for enc in out.encoders.values():
+        ts = enc.extras["timestamps"]
+        assert ts.shape == enc.mask.shape and (ts[enc.mask] >= 0).all() and (ts[~enc.mask] == 0).all()
+        assert (ts[enc.mask] <= times.max()).all()
+    assert not torch.allclose(out.logits, plain.logits)  # the positions reached the fusion

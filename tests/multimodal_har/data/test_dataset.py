@@ -361,3 +361,38 @@ def test_val_is_carved_from_train_by_video(skeleton_store):
     tv, vv = {v for v, _ in train.videos}, {v for v, _ in val.videos}
     assert vv and not tv & vv and val.classes == train.classes
     assert vv == {v for v, _ in StoreDataset(cfg, "val", train=False, seed=9).videos}
+
+
+def test_each_stream_gives_its_step_times_from_the_window_start(video_store):
+    mods = {**video_config(video_store).modalities, "clock": {"augment": False}}  # values = times
+    ds = StoreDataset(video_config(video_store, modalities=mods), "train", train=True, seed=3)
+    for i in range(len(ds)):
+        smp = ds[(1, i)]
+        for name, t in ds.sample_times(i, epoch=1).items():
+            expected = (t.mean(axis=1) if t.ndim == 2 else t) - smp["start"]  # rgb / flow: segment centres
+            np.testing.assert_allclose(smp["inputs"][name]["times"], expected, atol=1e-5)
+            assert len(smp["inputs"][name]["times"]) == len(smp["inputs"][name]["x"])
+        if "clock" in smp["inputs"]:
+            np.testing.assert_allclose(smp["inputs"]["clock"]["times"],
+                                       smp["inputs"]["clock"]["x"][:, 0] - smp["start"], atol=1e-5)
+    batch = ds.collate([ds[0], ds[1]])
+    assert batch["inputs"]["pose"]["times"].shape == batch["inputs"]["pose"]["mask"].shape
+    off = StoreDataset(video_config(video_store, modalities=mods, token_times=False), "train", train=False)
+    assert all("times" not in kw for kw in off[0]["inputs"].values())
+
+
+def test_id_splits_assign_videos_by_pattern(skeleton_store):
+    mods = {"joint": {"source": "pose3d", "rate_hz": 15.0}}
+    cfg = DataConfig(store=str(skeleton_store), modalities=mods,
+                     id_splits={"train": ["*_s01_*"], "val": ["*_s02_*"], "test": ["*_s03_*"]})
+    subjects = {split: {v.split("_")[2] for v, _ in StoreDataset(cfg, split, train=False).videos}
+                for split in ("train", "val", "test")}
+    assert subjects == {"train": {"s01"}, "val": {"s02"}, "test": {"s03"}}  # the manifest's splits ignored
+    both = DataConfig(store=str(skeleton_store), modalities=mods, id_splits={"train": ["*"], "test": ["*_s03_*"]})
+    with pytest.raises(ValueError, match=r"matches the id_splits of \['train', 'test'\]"):
+        StoreDataset(both, "train", train=True)
+    with pytest.raises(ValueError, match="id_splits and time_splits exclude each other"):
+        DataConfig(store=str(skeleton_store), modalities=mods, id_splits={"train": ["*"]},
+                   time_splits={"train": [0, 1]})
+    with pytest.raises(ValueError, match="id_splits must map split names to non-empty lists"):
+        DataConfig(store=str(skeleton_store), modalities=mods, id_splits={"train": "*_s01_*"})
