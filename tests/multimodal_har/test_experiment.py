@@ -23,6 +23,12 @@ def test_example_configs_load_and_build():
     video = load_experiment(CONFIGS / "video_4modality.yaml")
     assert list(video.model.encoders) == ["rgb", "flow", "pose", "audio"]
     assert video.model.fusion.name == "cross_attention" and video.data.window == 4.0
+    utd = load_experiment(CONFIGS / "utd_mhad_fusion.yaml")  # the recommended recipe
+    assert list(utd.model.encoders) == ["pose", "imu"] and utd.model.fusion.name == "slow"
+    t = utd.train
+    assert (t.pretrain_epochs, t.encoder_lr_scale, t.aux_loss_weight, t.modality_dropout) == (60, 0.1, 1.0, 0.3)
+    assert utd.data.id_splits["test"] == ["*_s7_*"]
+    assert build_model(utd.model, 27).modalities == ("pose", "imu")
 
 
 def test_unknown_keys_are_rejected_with_their_path(tmp_path):
