@@ -78,3 +78,11 @@ def loader_rate(ds, *, workers: int, batch_size: int, epochs: int, class_balance
     rate = n / (time.perf_counter() - t0)
     del loader
     return rate
+
+
+def stop_pool(pool) -> None:
+    """Stop a ``ProcessPoolExecutor`` at a deadline: its running workers are terminated (a later
+    call of the benchmark continues the unfinished runs), queued ones cancelled."""
+    for proc in list(getattr(pool, "_processes", {}).values()):
+        proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)

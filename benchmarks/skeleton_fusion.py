@@ -42,6 +42,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+from _common import stop_pool
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/skeleton"
 NARROW = [[32, 1], [32, 1], [64, 2], [64, 1], [128, 2], [128, 1]]
@@ -198,9 +199,7 @@ def main() -> None:
     except TimeoutError:  # the deadline: unfinished runs are stopped; a later call continues them
         left = [futures[f] for f in futures if not f.done()]
         print(f"deadline of {args.deadline:.0f} s reached: {len(left)} runs stopped or not started: {left}")
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+        stop_pool(pool)
     print(f"{time.perf_counter() - t0:.0f} s wall, {args.jobs} runs at once x {args.threads} thread(s), "
           f"{os.cpu_count()} CPU cores, {platform.machine()}")
     summarize(args.out, args.datasets, args.methods, args.seeds)
