@@ -1,4 +1,4 @@
-"""Fusion on real multimodal data: UTD-MHAD skeleton + inertial, leave-one-subject-out.
+"""Fusion on real multimodal data: UTD-MHAD skeleton + inertial (+ depth video), leave-one-subject-out.
 
     python benchmarks/fusion_real.py --store STORE --out OUT --jobs 16            # every method
     python benchmarks/fusion_real.py --store STORE --out OUT --methods concat --folds 7 --seeds 0
@@ -26,6 +26,36 @@ Methods (``METHODS``):
   ``late`` heads start from the single models' classifiers (``late_poe`` therefore starts as
   ``product``). The in-run equivalent is ``train.pretrain_epochs`` (stage 1 inside the run);
   measured the same way for seed 0 (benchmarks/README.md);
+* depth video (issue 15, item 5: all four modality families on real data; the store also needs
+  ``depth`` and ``depth_flow``: ``mhar extract rgb ... --short-side 120 --as depth`` and ``mhar
+  extract flow --backend dis ... --short-side 120 --as depth_flow`` on the depth videos that
+  ``mhar import utd_mhad`` writes, README "Skeletons: layouts, datasets"), ResNet-18s from scratch (``weights=None``), frames
+  resized to a short side of ``DEPTH_RESIZE`` px and cropped to ``DEPTH_CROP`` (TSN's multi-scale
+  crops in training, centre crop in evaluation; never mirrored: UTD-MHAD has left / right
+  classes), AdamW at ``DEPTH_LR``, batch ``DEPTH_BATCH``, 1 warm-up epoch, ``DEPTH_EPOCHS`` epochs:
+
+  - ``depth``: the ``two_stream`` encoder over ``DEPTH_SEGMENTS`` TSN segments: one depth frame
+    (``kwarg: rgb``) and a stack of ``DEPTH_FLOW_LENGTH`` depth-flow fields (``kwarg: flow``) per
+    segment, two streams of one model input; dropout 0.5 on each segment embedding;
+  - ``depth_attention``: Das et al.'s ``pose_attention``: a clip of ``DEPTH_CLIP`` consecutive
+    depth frames through a 2D ResNet-18 frame by frame (a ``t x h x w = 8 x 3 x 3`` feature map:
+    an 8-step temporal attention; ``r3d_18`` would leave one time step of an 8-frame clip and
+    costs 4x more on the CPU), its spatial and temporal attention driven by a frozen pose LSTM:
+    the encoder of the ``skeleton_lstm`` run of the same fold and seed (the paper's workflow:
+    pre-trained on the skeletons, then frozen; the run is trained first and its LSTM written to
+    ``WORK/runs/skeleton_lstm/fF-sS/pose_lstm.pt``); head dropout ``DEPTH_HEAD_DROPOUT``. The
+    encoder's attention regulariser (``extras["attention_loss"]``, lambda 1e-5) is not added by
+    the trainer;
+  - ``product3``: the product of the ``skeleton``, ``inertial`` and ``depth`` models'
+    probabilities (as ``product``);
+  - ``late_poe3``: the staged recipe on the three (``init_from`` the three single runs, late
+    fusion, poe, auxiliary loss 1, encoders at 0.1x lr) for ``DEPTH_FUSION_EPOCHS`` epochs.
+
+  The schedule (epochs, resolution, 3 segments, 8-frame clips) was chosen for a CPU budget
+  (about 50 minutes of a 2-core CPU for one fold: measured one epoch + validation at 61 s for
+  ``depth`` and 74 s for ``depth_attention`` with one torch thread, two threads being slower)
+  before any test number was seen; it is not tuned on any subject, and short for ResNets from
+  scratch: a lower bound of what depth video gives here;
 * ``METHOD@RECIPE``: the same fusion under another recipe (``RECIPES``): ``freeze`` (encoders
   frozen in stage 2), ``ens`` (``model.ensemble``: the fused head is a zero-initialised
   correction added to the single models' product of experts), ``noaux`` (no auxiliary loss), ``joint`` (trained jointly from scratch for
@@ -69,12 +99,39 @@ RECIPES = {
     "ogm": "trained jointly from scratch with the auxiliary loss and OGM-GE (alpha 0.5)",
 }
 STAGED = ("staged", "ens", "freeze", "noaux")  # recipes that start from the single models
-METHODS = (*SINGLES, "product", *FUSIONS, *(f"{f}@{r}" for f in FUSIONS for r in RECIPES if r != "staged"))
+# depth video (a CPU schedule, fixed before any test number was seen: module docstring)
+DEPTH_EPOCHS = 18
+DEPTH_FUSION_EPOCHS = 4
+DEPTH_LR = 1e-3
+DEPTH_BATCH = 16
+DEPTH_EVAL_BATCH = 32
+DEPTH_RESIZE = 96  # short side (stored: 120 px) before cropping
+DEPTH_CROP = 96
+DEPTH_SEGMENTS = 3  # TSN's K
+DEPTH_HEAD_DROPOUT = 0.5  # depth_attention (two_stream has its own dropout of 0.5 per segment)
+DEPTH_FLOW_LENGTH = 5
+DEPTH_CLIP = 8
+DEPTHS = ("depth", "depth_attention")
+PRODUCTS = {"product": ("skeleton", "inertial"), "product3": ("skeleton", "inertial", "depth")}
+FUSIONS3 = ("late_poe3",)  # skeleton + inertial + depth, staged
+METHODS = (*SINGLES, "product", *FUSIONS, *(f"{f}@{r}" for f in FUSIONS for r in RECIPES if r != "staged"),
+           *DEPTHS, "product3", *FUSIONS3)
+
+
+def depends(method: str) -> tuple:
+    """The runs ``method`` starts from (same fold and seed): trained first, and it waits for them."""
+    if method in FUSIONS3:
+        return ("skeleton", "inertial", "depth")
+    if method == "depth_attention":
+        return ("skeleton_lstm",)  # its frozen pose LSTM (Das et al.: pre-trained on the skeletons)
+    if method not in SINGLES and method not in DEPTHS and (method.partition("@")[2] or "staged") in STAGED:
+        return ("skeleton", "inertial")
+    return ()
 
 
 def fusion_spec(method: str) -> dict:
     name = method.partition("@")[0]
-    if name == "late_poe":
+    if name in ("late_poe", "late_poe3"):
         return {"name": "late", "kwargs": {"mode": "poe"}}
     if name == "late_mean":
         return {"name": "late", "kwargs": {"mode": "mean"}}
@@ -84,8 +141,10 @@ def fusion_spec(method: str) -> dict:
 
 
 def make_config(method: str, *, store: Path, run_dir: Path, fold: int, seed: int, device: str,
-                epochs: int = EPOCHS, fusion_epochs: int = FUSION_EPOCHS) -> dict:
+                epochs: int = EPOCHS, fusion_epochs: int = FUSION_EPOCHS, depth_epochs: int = DEPTH_EPOCHS,
+                depth_fusion_epochs: int = DEPTH_FUSION_EPOCHS) -> dict:
     """The experiment config (a mapping, as read from YAML) of one run."""
+    model_extra: dict = {}
     pose = {"source": "pose3d", "kind": "pose", "stream": "joint", "frames": 32,
             "normalize": {"center": "first", "align": True, "scale": True},
             "augment": True, "rotate_deg": 15.0, "scale": 0.1, "jitter": 0.0}
@@ -95,7 +154,36 @@ def make_config(method: str, *, store: Path, run_dir: Path, fold: int, seed: int
     lstm = {"name": "pose_lstm", "kwargs": {"layout": "kinect_v1_20", "hidden": 256, "dropout": 0.5}}
     tcn = {"name": "signal", "kwargs": {"in_channels": 6, "channels": [64, 64, 128, 128], "kernel_size": 5,
                                         "dropout": 0.2, "token_stride": 4}}
-    if method in SINGLES:
+    # depth video: frames / flow of the depth camera, TSN segments (no mirroring: UTD-MHAD has
+    # left / right classes), ResNet-18 from scratch
+    video = {"resize": DEPTH_RESIZE, "crop": DEPTH_CROP, "multi_scale": True, "flip": False, "augment": True}
+    depth_rgb = {"source": "depth", "kind": "rgb", "input": "depth", "kwarg": "rgb", "segments": DEPTH_SEGMENTS,
+                 "layout": "2d", **video}
+    depth_flow = {"source": "depth_flow", "kind": "flow", "input": "depth", "kwarg": "flow",
+                  "segments": DEPTH_SEGMENTS, "flow_length": DEPTH_FLOW_LENGTH, "layout": "2d", **video}
+    two_stream = {"name": "two_stream", "kwargs": {
+        "rgb": {"backbone": "resnet18", "weights": None, "dropout": 0.5},
+        "flow": {"backbone": "resnet18", "weights": None, "flow_length": DEPTH_FLOW_LENGTH, "dropout": 0.5}}}
+    if method in DEPTHS:
+        if method == "depth":
+            streams, encoders = {"depth": depth_rgb, "depth_flow": depth_flow}, {"depth": two_stream}
+        else:  # one clip of DEPTH_CLIP consecutive frames + the skeleton driving the attention
+            clip = {"source": "depth", "kind": "rgb", "input": "depth", "kwarg": "video", "segments": 1,
+                    "layout": "3d", "clip_length": DEPTH_CLIP, **video}
+            driver = {**pose, "input": "depth", "kwarg": "pose"}
+            side = -(-DEPTH_CROP // 32)  # ResNet-18's feature grid (stride 32, rounded up)
+            pose_weights = str(run_dir.parents[1] / "skeleton_lstm" / run_dir.name / "pose_lstm.pt")
+            streams = {"depth": clip, "depth_pose": driver}
+            model_extra = {"head_dropout": DEPTH_HEAD_DROPOUT}
+            encoders = {"depth": {"name": "pose_attention", "kwargs": {
+                "video": {"name": "video_cnn", "modality": "rgb", "backbone": "resnet18", "weights": None},
+                "pose": dict(lstm["kwargs"]), "feature_size": [DEPTH_CLIP, side, side],
+                "pose_weights": pose_weights, "freeze_pose": True}}}
+        fusion = {"name": "concat", "kwargs": {}}
+    elif method in FUSIONS3:
+        streams = {"pose": pose, "imu": signal, "depth": depth_rgb, "depth_flow": depth_flow}
+        encoders, fusion = {"pose": gcn, "imu": tcn, "depth": two_stream}, fusion_spec(method)
+    elif method in SINGLES:
         streams = {"skeleton": {"pose": pose}, "skeleton_lstm": {"pose": pose}, "inertial": {"imu": signal}}[method]
         encoders = {"skeleton": {"pose": gcn}, "skeleton_lstm": {"pose": lstm}, "inertial": {"imu": tcn}}[method]
         fusion = {"name": "concat", "kwargs": {}}
@@ -105,9 +193,17 @@ def make_config(method: str, *, store: Path, run_dir: Path, fold: int, seed: int
              "warmup_epochs": 0.1 * epochs, "grad_clip": 0.0, "amp": False, "label_smoothing": 0.1,
              "modality_dropout": 0.0, "device": device, "log_every": 1000, "validate_every": 0}
     recipe = method.partition("@")[2] or "staged"
-    model_extra: dict = {}
     if method in SINGLES:
         pass
+    elif method in DEPTHS:
+        train.update(epochs=depth_epochs, warmup_epochs=1.0, lr=DEPTH_LR, batch_size=DEPTH_BATCH,
+                     eval_batch_size=DEPTH_EVAL_BATCH)
+    elif method in FUSIONS3:  # staged: stage 1 is the three single models of the same fold and seed
+        runs = run_dir.parents[1]
+        train.update(init_from={"pose": str(runs / "skeleton" / run_dir.name), "imu": str(runs / "inertial" / run_dir.name),
+                                "depth": str(runs / "depth" / run_dir.name)},
+                     epochs=depth_fusion_epochs, lr=1e-3, warmup_epochs=1.0, encoder_lr_scale=0.1,
+                     aux_loss_weight=1.0, eval_batch_size=DEPTH_EVAL_BATCH)
     elif recipe in ("joint", "ogm"):
         train["epochs"] = epochs + fusion_epochs
         train["warmup_epochs"] = 0.1 * train["epochs"]
@@ -133,6 +229,25 @@ def make_config(method: str, *, store: Path, run_dir: Path, fold: int, seed: int
     }
 
 
+def pose_lstm_file(run: Path) -> Path:
+    """``RUN/pose_lstm.pt``: the pose LSTM's state dict from a ``skeleton_lstm`` run's ``last.pt``
+    (what ``PoseLSTM.load_pretrained`` reads), written once."""
+    import torch
+
+    from multimodal_har.train import load_checkpoint
+
+    path = run / "pose_lstm.pt"
+    if not path.is_file():
+        state = load_checkpoint(run / "last.pt")["model"]
+        enc = {k[len("encoders.pose."):]: v for k, v in state.items() if k.startswith("encoders.pose.")}
+        if not enc:
+            raise ValueError(f"{run / 'last.pt'} has no pose encoder")
+        tmp = path.with_suffix(".tmp")
+        torch.save(enc, tmp)
+        tmp.replace(path)
+    return path
+
+
 def result_path(out: Path, method: str, fold: int, seed: int) -> Path:
     return out / method.replace("@", "-") / f"f{fold}-s{seed}.json"
 
@@ -151,9 +266,12 @@ def run_one(method: str, fold: int, seed: int, args: argparse.Namespace) -> dict
     run_dir = args.work / "runs" / method.replace("@", "-") / f"f{fold}-s{seed}"
     if run_dir.exists():  # a killed run: start again
         shutil.rmtree(run_dir)
+    if method == "depth_attention":  # the frozen pose LSTM: the encoder of this fold's skeleton_lstm run
+        pose_lstm_file(args.work / "runs" / "skeleton_lstm" / f"f{fold}-s{seed}")
     cfg = experiment_from_dict(make_config(method, store=args.store, run_dir=run_dir, fold=fold, seed=seed,
                                            device=args.device, epochs=args.epochs,
-                                           fusion_epochs=args.fusion_epochs))
+                                           fusion_epochs=args.fusion_epochs, depth_epochs=args.depth_epochs,
+                                           depth_fusion_epochs=args.depth_fusion_epochs))
     t0 = time.perf_counter()
     summary = train(cfg, quiet=True)
     seconds = time.perf_counter() - t0
@@ -174,17 +292,17 @@ def run_one(method: str, fold: int, seed: int, args: argparse.Namespace) -> dict
     return res
 
 
-def product_top1(out: Path, fold: int, seed: int, a: str = "skeleton", b: str = "inertial"):
-    """Top-1 of the product of two separately trained models' probabilities (None if not both run)."""
-    pa, pb = result_path(out, a, fold, seed), result_path(out, b, fold, seed)
-    if not (pa.is_file() and pb.is_file()):
+def product_top1(out: Path, fold: int, seed: int, models=("skeleton", "inertial")):
+    """Top-1 of the product of separately trained models' probabilities (None unless all of them ran,
+    on the same test samples)."""
+    paths = [result_path(out, m, fold, seed) for m in models]
+    if not all(p.is_file() for p in paths):
         return None
-    ra, rb = json.loads(pa.read_text()), json.loads(pb.read_text())
-    if ra["logits"] is None or rb["logits"] is None or ra["ids"] != rb["ids"]:
+    rs = [json.loads(p.read_text()) for p in paths]
+    if any(r["logits"] is None or r["ids"] != rs[0]["ids"] for r in rs):
         return None
-    la, lb = np.asarray(ra["logits"]), np.asarray(rb["logits"])
-    lp = (la - np.logaddexp.reduce(la, axis=1, keepdims=True)) + (lb - np.logaddexp.reduce(lb, axis=1, keepdims=True))
-    return float(np.mean(lp.argmax(1) == np.asarray(ra["labels"])))
+    lp = sum(la - np.logaddexp.reduce(la, axis=1, keepdims=True) for la in (np.asarray(r["logits"]) for r in rs))
+    return float(np.mean(lp.argmax(1) == np.asarray(rs[0]["labels"])))
 
 
 def collect(out: Path, method: str, folds, seeds) -> dict:
@@ -192,8 +310,8 @@ def collect(out: Path, method: str, folds, seeds) -> dict:
     res = {}
     for f in folds:
         for s in seeds:
-            if method == "product":
-                v = product_top1(out, f, s)
+            if method in PRODUCTS:
+                v = product_top1(out, f, s, PRODUCTS[method])
             else:
                 p = result_path(out, method, f, s)
                 v = json.loads(p.read_text())["top1"] if p.is_file() else None
@@ -205,7 +323,7 @@ def collect(out: Path, method: str, folds, seeds) -> dict:
 def summarize(out: Path, methods, folds, seeds) -> dict:
     """Print the table (LOSO mean per seed, then mean +- std over seeds) and return it."""
     table = {}
-    print(f"\nUTD-MHAD skeleton + inertial, leave-one-subject-out over subjects {list(folds)}, last epoch; "
+    print(f"\nUTD-MHAD, leave-one-subject-out over subjects {list(folds)}, last epoch; "
           f"mean over folds per seed, then mean +- std over seeds {list(seeds)}")
     print("| method | per fold (mean over seeds, %) | LOSO top-1 mean +- std over seeds (%) |")
     print("| --- | --- | ---: |")
@@ -236,6 +354,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=EPOCHS, help="single models and stage 1")
     ap.add_argument("--fusion-epochs", type=int, default=FUSION_EPOCHS, help="stage 2 of the recipe")
+    ap.add_argument("--depth-epochs", type=int, default=DEPTH_EPOCHS, help="the depth single models")
+    ap.add_argument("--depth-fusion-epochs", type=int, default=DEPTH_FUSION_EPOCHS,
+                    help="stage 2 of the recipe with depth (late_poe3)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--jobs", type=int, default=1, help="runs at once, one process each")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per run")
@@ -247,22 +368,23 @@ def main() -> None:
     if args.summary:
         summarize(args.out, args.methods, args.folds, args.seeds)
         return
-    trained = [m for m in args.methods if m != "product"]
-    staged = [m for m in trained if m not in SINGLES and (m.partition("@")[2] or "staged") in STAGED]
-    if "product" in args.methods or staged:  # they need both single models
-        trained += [m for m in ("skeleton", "inertial") if m not in trained]
-    # the single models first (``product`` needs them), then the recommended recipes, then the
-    # other recipes, so that a run stopped by --deadline has the comparisons that matter most
-    order = sorted(trained, key=lambda m: (m not in ("skeleton", "inertial"), "@" in m, m not in FUSIONS))
+    trained = [m for m in args.methods if m not in PRODUCTS]
+    for m in list(trained) + [m for m in args.methods if m in PRODUCTS]:  # the runs they start from / multiply
+        trained += [x for x in (PRODUCTS[m] if m in PRODUCTS else depends(m)) if x not in trained]
+    # the single models first (the products and staged recipes need them; the pose LSTM that
+    # depth_attention starts from first of all), then the recommended recipes, then the other
+    # recipes, so that a run stopped by --deadline has the comparisons that matter most
+    first = ("skeleton_lstm",) * ("depth_attention" in trained) + ("skeleton", "inertial", "depth", "depth_attention")
+    order = sorted(trained, key=lambda m: (first.index(m) if m in first else len(first), "@" in m,
+                                           m not in FUSIONS))
     jobs = [(m, f, s) for m in order for s in args.seeds for f in args.folds
             if not result_path(args.out, m, f, s).is_file()]
     print(f"{len(jobs)} runs to do, {args.jobs} at once", flush=True)
     t0 = time.perf_counter()
     pool = ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn"))
-    # staged recipes start from the single models of their fold and seed: submitted once both exist
+    # staged recipes (and depth_attention) start from runs of their fold and seed: submitted once those exist
     def needs(m: str, f: int, s: int) -> list:
-        staged = m not in SINGLES and (m.partition("@")[2] or "staged") in STAGED
-        return [(x, f, s) for x in ("skeleton", "inertial") if staged and not result_path(args.out, x, f, s).is_file()]
+        return [(x, f, s) for x in depends(m) if not result_path(args.out, x, f, s).is_file()]
 
     waiting = [j for j in jobs if needs(*j)]
     futures = {pool.submit(run_one, *j, args): j for j in jobs if not needs(*j)}
@@ -295,7 +417,7 @@ def main() -> None:
         pool.shutdown(wait=False, cancel_futures=True)
     print(f"{time.perf_counter() - t0:.0f} s wall, {args.jobs} runs at once x {args.threads} thread(s), "
           f"{os.cpu_count()} CPU cores, {platform.machine()}")
-    summarize(args.out, args.methods, args.folds, args.seeds)
+    summarize(args.out, [*args.methods, *(m for m in order if m not in args.methods)], args.folds, args.seeds)
 
 
 if __name__ == "__main__":
