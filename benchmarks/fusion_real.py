@@ -80,6 +80,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+from _common import stop_pool
 
 SUBJECTS = (1, 3, 5, 7)
 EPOCHS = 60
@@ -412,9 +413,7 @@ def main() -> None:
     except TimeoutError:  # the deadline: unfinished runs are stopped; a later call continues them
         left = [futures[f] for f in futures if not f.done()] + waiting
         print(f"deadline of {args.deadline:.0f} s reached: {len(left)} runs stopped or not started")
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+        stop_pool(pool)
     print(f"{time.perf_counter() - t0:.0f} s wall, {args.jobs} runs at once x {args.threads} thread(s), "
           f"{os.cpu_count()} CPU cores, {platform.machine()}")
     summarize(args.out, [*args.methods, *(m for m in order if m not in args.methods)], args.folds, args.seeds)

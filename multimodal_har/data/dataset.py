@@ -538,13 +538,13 @@ class StoreDataset(Dataset):
             out = self._load(vid, s, start, end, self._rng(epoch, index, self._source_seed[s.source]), shared)
             if out is None:
                 continue
-            x, aff = out
+            x, aff, times = out
             if aff is not None and not self.config.normalize_on_device:
                 x, aff = apply_affine(x, *aff), None
             inputs.setdefault(s.input, {})[s.cfg.kwarg] = x
             if self.config.token_times:  # seconds from the window's start, one per step of x
                 origin = start if np.isfinite(start) else 0.0
-                inputs[s.input][times_name(s.cfg.kwarg)] = (self._last_times - origin).astype(np.float32)
+                inputs[s.input][times_name(s.cfg.kwarg)] = (times - origin).astype(np.float32)
             if aff is not None:
                 affine.setdefault(s.input, {})[s.cfg.kwarg] = aff
         sample = {"id": vid, "label": label, "inputs": inputs, "start": start, "stop": stop}
@@ -595,9 +595,10 @@ class StoreDataset(Dataset):
         return np.arange(lo + a, lo + b)
 
     def _load(self, vid: str, s: _Stream, start: float, stop: float, rng: Optional[np.random.Generator],
-              shared: Optional[dict] = None) -> Optional[tuple[np.ndarray, Optional[tuple]]]:
-        """One stream's model input for the window and, for uint8 frames, their per-channel
-        ``(scale, offset)`` to normalised float32; None (logged) if unreadable or not finite.
+              shared: Optional[dict] = None) -> Optional[tuple[np.ndarray, Optional[tuple], np.ndarray]]:
+        """One stream's model input for the window, for uint8 frames their per-channel
+        ``(scale, offset)`` to normalised float32, and the times (s) of its steps (rgb/flow: each
+        segment's mean); None (logged) if unreadable or not finite.
 
         ``shared`` (one dict per sample) keeps what a pose stream read, augmented and normalised,
         for the streams of the same entry and settings (:attr:`_Stream.shared`): they draw the
@@ -634,8 +635,7 @@ class StoreDataset(Dataset):
             log.warning("%s: NaN/inf in %s of %r (stream %r, window %.3f-%.3f s): treated as missing",
                         self.root, s.source, vid, s.name, start, stop)
             return None
-        self._last_times = times
-        return x, aff
+        return x, aff, times
 
     def _spatial(self, frames: np.ndarray, s: _Stream, rng: Optional[np.random.Generator], *,
                  bound: Optional[float] = None) -> tuple[np.ndarray, Optional[tuple[np.ndarray, np.ndarray]]]:
