@@ -197,7 +197,7 @@ def load_trained_encoders(model: MultimodalClassifier, heads: nn.ModuleDict, sou
         elif f"fusion.heads.{m}.weight" in state:
             head, where = {k.rsplit(".", 1)[1]: v for k, v in state.items() if k.startswith(f"fusion.heads.{m}.")}, \
                 "its late head"
-        elif len(enc) and {k.split(".")[1] for k in state if k.startswith("encoders.")} == {m} \
+        elif {k.split(".")[1] for k in state if k.startswith("encoders.")} == {m} \
                 and "head.1.weight" in state:
             head, where = {"weight": state["head.1.weight"], "bias": state["head.1.bias"]}, "its classifier"
         if head is not None and head["weight"].shape == heads[m].weight.shape:
