@@ -95,7 +95,7 @@ class ModalityConfig:
         rate_hz: pose/signal without ``timestamps``: the frame rate (when the entry has no
             ``rate_hz`` / ``fps`` attribute); frame 0 is at time 0.
         key: signal, the dataset name (``data``).
-        stream: pose, ``joint``, ``bone`` or ``motion``.
+        stream: pose, ``joint``, ``bone``, ``motion`` or ``bone_motion``.
         target_layout: pose, convert to this layout (``skeleton.layouts.convert``).
         normalize: pose, ``skeleton.normalize.NormalizeConfig`` fields (``{}`` for its
             defaults), or None for raw coordinates.

@@ -16,6 +16,7 @@ from multimodal_har.registry import Registry
 
 ENCODERS = Registry("encoder")
 ENCODERS.register("skeleton_gcn", "multimodal_har.encoders.skeleton_gcn:STGCN")
+ENCODERS.register("ctr_gcn", "multimodal_har.encoders.ctr_gcn:CTRGCN")
 ENCODERS.register("video_cnn", "multimodal_har.encoders.two_stream:VideoCNN")
 ENCODERS.register("two_stream", "multimodal_har.encoders.two_stream:TwoStream")
 ENCODERS.register("pose_lstm", "multimodal_har.encoders.pose_lstm:PoseLSTM")

@@ -62,7 +62,7 @@ class PoseLSTM(nn.Module):
         layers: stacked LSTM layers (3 in the paper).
         dropout: between LSTM layers (0.5 in the paper; PyTorch applies it to the outputs of
             every layer but the last).
-        streams: input streams concatenated per joint: ``joint``, ``bone``, ``motion``.
+        streams: input streams concatenated per joint: ``joint``, ``bone``, ``motion``, ``bone_motion``.
         max_people: person slots flattened into each frame's vector.
         embed_dim: ``None`` (the paper: coordinates straight into the LSTM) or the width of a
             linear input embedding.

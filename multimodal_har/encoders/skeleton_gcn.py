@@ -18,8 +18,8 @@ Skeleton-Based Action Recognition", AAAI 2018, on torch-geometric message passin
   own zero padding then sees the same zeros); people are pooled by a mean over the people
   present in a sample rather than over all ``M`` slots, so an empty second slot does not
   halve the features.
-* Input streams: ``joint`` coordinates, ``bone`` vectors (joint minus its parent) and
-  ``motion`` (next frame minus this one), concatenated along channels.
+* Input streams: ``joint`` coordinates, ``bone`` vectors (joint minus its parent),
+  ``motion`` (next frame minus this one) and ``bone_motion``, concatenated along channels.
 """
 
 from __future__ import annotations
@@ -171,49 +171,30 @@ def make_streams(x: Tensor, layout: Layout, streams: Sequence[str], mask: Option
     out = []
     for s in streams:
         h = layout.stream(x, s)  # (B, T, M, V, C)
-        if s == "motion" and mask is not None:
+        if s in ("motion", "bone_motion") and mask is not None:
             h[:, :-1] *= mask[:, 1:, None, None, None]  # the next frame is padding: zero
         out.append(h)
     return torch.cat(out, dim=-1)
 
 
-class STGCN(nn.Module):
-    """ST-GCN encoder over skeleton sequences of any registered layout.
+class SkeletonGraphEncoder(nn.Module):
+    """What every skeleton GCN here shares: input checks, the input streams, the data batch
+    norm over ``V*C``, padding kept at zero after every block, and pooling over joints and
+    the people present. A subclass builds ``self.blocks`` (each ``block(h, frames)``:
+    ``(NM, C, T, V) -> (NM, C', T / stride, V)``), ``self.strides`` and ``self.out_dim``."""
 
-    Args:
-        layout: a layout name or :class:`Layout`.
-        in_channels: coordinates per joint (3 for x, y, z).
-        streams: input streams, concatenated: ``joint``, ``bone``, ``motion``.
-        strategy: partition strategy (``uniform``, ``distance``, ``spatial``).
-        channels: ``(out_channels, temporal_stride)`` per block (the paper's 10 by default).
-        dropout: after each temporal convolution.
-        edge_importance: learnable importance per graph edge.
-    """
-
-    def __init__(self, *, layout: str | Layout, in_channels: int = 3, streams: Sequence[str] = ("joint",),
-                 strategy: str = "spatial", channels: Sequence[tuple[int, int]] = PAPER_CHANNELS,
-                 dropout: float = 0.0, edge_importance: bool = True) -> None:
-        super().__init__()
+    def _setup_input(self, layout: str | Layout, in_channels: int, streams: Sequence[str]) -> int:
         self.layout = get_layout(layout)
         for s in streams:
             if s not in STREAMS:
                 raise ValueError(f"unknown input stream {s!r}; valid choices: {', '.join(STREAMS)}")
-        if not channels:
-            raise ValueError("channels must name at least one block")
+        if not streams:
+            raise ValueError(f"streams must name at least one of {', '.join(STREAMS)}")
         self.streams = tuple(streams)
         self.in_channels = in_channels
         c_in = in_channels * len(self.streams)
-        V = self.layout.num_joints
-        A = partition_adjacency(self.layout, strategy)
-        self.data_bn = nn.BatchNorm1d(V * c_in)
-        blocks, c = [], c_in
-        for k, (c_out, stride) in enumerate(channels):
-            blocks.append(STGCNBlock(in_channels=c, out_channels=c_out, adjacency=A, stride=stride,
-                                     dropout=dropout, residual=k > 0, edge_importance=edge_importance))
-            c = c_out
-        self.blocks = nn.ModuleList(blocks)
-        self.strides = [s for _, s in channels]
-        self.out_dim = c
+        self.data_bn = nn.BatchNorm1d(self.layout.num_joints * c_in)
+        return c_in
 
     def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> EncoderOutput:
         """
@@ -250,3 +231,34 @@ class STGCN(nn.Module):
         tokens = torch.einsum("bmdt,bm->btd", tokens, w)  # (B, T', D)
         out_mask = m.view(B, M, -1)[:, 0] > 0  # (B, T')
         return EncoderOutput(pooled=masked_mean(tokens, out_mask), tokens=tokens, mask=out_mask)
+
+
+class STGCN(SkeletonGraphEncoder):
+    """ST-GCN encoder over skeleton sequences of any registered layout.
+
+    Args:
+        layout: a layout name or :class:`Layout`.
+        in_channels: coordinates per joint (3 for x, y, z).
+        streams: input streams, concatenated: ``joint``, ``bone``, ``motion``, ``bone_motion``.
+        strategy: partition strategy (``uniform``, ``distance``, ``spatial``).
+        channels: ``(out_channels, temporal_stride)`` per block (the paper's 10 by default).
+        dropout: after each temporal convolution.
+        edge_importance: learnable importance per graph edge.
+    """
+
+    def __init__(self, *, layout: str | Layout, in_channels: int = 3, streams: Sequence[str] = ("joint",),
+                 strategy: str = "spatial", channels: Sequence[tuple[int, int]] = PAPER_CHANNELS,
+                 dropout: float = 0.0, edge_importance: bool = True) -> None:
+        super().__init__()
+        if not channels:
+            raise ValueError("channels must name at least one block")
+        c = self._setup_input(layout, in_channels, streams)
+        A = partition_adjacency(self.layout, strategy)
+        blocks = []
+        for k, (c_out, stride) in enumerate(channels):
+            blocks.append(STGCNBlock(in_channels=c, out_channels=c_out, adjacency=A, stride=stride,
+                                     dropout=dropout, residual=k > 0, edge_importance=edge_importance))
+            c = c_out
+        self.blocks = nn.ModuleList(blocks)
+        self.strides = [s for _, s in channels]
+        self.out_dim = c

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..registry import Registry
 
-STREAMS = ("joint", "bone", "motion")  # skeleton input streams, see Layout.stream
+STREAMS = ("joint", "bone", "motion", "bone_motion")  # skeleton input streams, see Layout.stream
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,13 +132,17 @@ class Layout:
 
         ``joint``: the coordinates; ``bone`` (2s-AGCN, Shi et al. CVPR 2019): joint ``v``
         holds ``x[v] - x[parent(v)]``, the root zero, so the stream keeps the joint graph;
-        ``motion``: ``x[t + 1] - x[t]``, zero at the last frame. The dataset (numpy, per
-        sample) and the encoders (torch, per batch) both compute streams here.
+        ``motion`` (joint motion): ``x[t + 1] - x[t]``, zero at the last frame; ``bone_motion``:
+        the motion of the bone stream. Joint, bone, joint motion and bone motion are the four
+        streams of CTR-GCN / InfoGCN-style ensembles. The dataset (numpy, per sample) and the
+        encoders (torch, per batch) both compute streams here.
         """
         if name == "joint":
             return x
         if name not in STREAMS:
             raise ValueError(f"unknown input stream {name!r}; valid choices: {', '.join(STREAMS)}")
+        if name == "bone_motion":
+            return self.stream(self.stream(x, "bone"), "motion")
         out = x.new_zeros(x.shape) if hasattr(x, "new_zeros") else np.zeros_like(x)
         if name == "bone":
             out[..., self.edges[0], :] = self.bone_vectors(x)

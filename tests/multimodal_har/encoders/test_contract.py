@@ -12,6 +12,7 @@ from multimodal_har.encoders import ENCODERS, EncoderOutput, build_encoder
 from tests.multimodal_har.gradients import assert_every_parameter_has_a_finite_gradient
 
 TINY_GCN = ((8, 1), (16, 2))
+TINY_CTR = ((8, 1), (16, 2), (16, 1))
 
 
 class TinyVideo(nn.Module):
@@ -31,6 +32,8 @@ class TinyVideo(nn.Module):
 CASES = {
     "skeleton_gcn": (dict(layout="kinect_v1_20", channels=TINY_GCN, streams=("joint", "motion")),
                      lambda B, T: ((torch.randn(B, T, 2, 20, 3),), {}), 0),
+    "ctr_gcn": (dict(layout="kinect_v1_20", channels=TINY_CTR, streams=("bone", "bone_motion")),
+                lambda B, T: ((torch.randn(B, T, 2, 20, 3),), {}), 0),
     "pose_lstm": (dict(layout="kinect_v1_20", hidden=16, layers=2, max_people=2, streams=("joint", "bone")),
                   lambda B, T: ((torch.randn(B, T, 2, 20, 3),), {}), 0),
     "video_cnn": (dict(modality="flow", backbone="resnet18", flow_length=2),
