@@ -1,28 +1,43 @@
-"""Skeleton action recognition from scratch on the real Kinect datasets, cross-subject.
+"""Skeleton action recognition from scratch on real Kinect datasets, cross-subject.
 
     python benchmarks/skeleton_accuracy.py --dataset utkinect --streams joint bone motion
-    python benchmarks/skeleton_accuracy.py --dataset msr_action3d --width paper --streams joint bone motion \\
-        --ensemble --epochs 120 --jobs 9
-    python benchmarks/skeleton_accuracy.py --dataset msr_action3d --encoder pose_lstm
+    python benchmarks/skeleton_accuracy.py --dataset msr_action3d --encoder ctr_gcn --width paper \\
+        --streams joint bone motion bone_motion --ensemble --epochs 120 --jobs 12
+    python benchmarks/skeleton_accuracy.py --dataset utd_mhad --encoder ctr_gcn --ensemble \\
+        --streams joint bone motion bone_motion --jobs 16
+    python benchmarks/skeleton_accuracy.py --sweep SWEEP_FILE --out DIR --jobs 16
 
-MSR Action3D (subjects 1,3,5,7,9 train / 2,4,6,8,10 test, 20 actions, 557 sequences) and
-UTKinect-Action3D (odd subjects train / even test, 10 actions), from ``--data`` (default
-../shared/data/skeleton). Each sequence is normalised (centred on the first frame's pelvis,
-view-aligned, torso-scaled), resampled to ``--frames`` frames over its whole length, and
-augmented in training (rotation about the vertical axis, scale, a random 80-100% temporal
-crop). The encoder (ST-GCN or the stacked-LSTM baseline) feeds a linear classifier; AdamW
-with a one-cycle schedule; the last epoch's model is evaluated (no early stopping on the
-test set).
+Datasets and protocols:
+
+* MSR Action3D (subjects 1,3,5,7,9 train / 2,4,6,8,10 test, 20 actions, 557 sequences) and
+  UTKinect-Action3D (odd subjects train / even test, 10 actions), from ``--data`` (default
+  ../shared/data/skeleton). ``--eval val`` never looks at the test subjects: it trains on the
+  training subjects but the last two and evaluates on those two (train 1,3,5, validate on 7,9).
+* UTD-MHAD's skeletons (``--utd-data``, default ../shared/data/utd_mhad_train: subjects 1,3,5,7
+  of 8, 27 actions): leave-one-subject-out over ``--folds``; a seed's accuracy is the mean over
+  the folds.
+
+Each sequence is normalised (centred on the first frame's pelvis, view-aligned, torso-scaled)
+and resampled to ``--frames`` frames over its whole length. Training augments (package code,
+:func:`multimodal_har.data.augment.augment_pose` and ``resample_positions``): a random
+``--min-crop``-100 % temporal crop resampled to ``--frames``, rotation about the vertical axis
+(``--rotate``) and about x and z (``--tilt``), ``--shear``, scale, ``--mask-joints``. The encoder
+(ST-GCN, CTR-GCN or the stacked-LSTM baseline) feeds a linear classifier; AdamW (or the
+paper's Nesterov SGD, ``--optim sgd``) with a one-cycle schedule, label smoothing 0.1; the last
+epoch's model is evaluated (no early stopping on the evaluated subjects).
 
 Input streams: by default they are concatenated at the input of one model. With
-``--ensemble`` each stream trains its own model and their softmax scores are summed
-(2s-AGCN, Shi et al. CVPR 2019); every seed then trains one model per stream.
+``--ensemble`` each stream trains its own model and their softmax scores are summed with
+``--ensemble-weights`` (default: equal; for the four streams joint, bone, motion, bone_motion
+CTR-GCN's and InfoGCN's ensemble weights 0.6, 0.6, 0.4, 0.4); every seed then trains one model
+per stream.
 
-``--eval val`` never looks at the test subjects: it trains on the training subjects but the
-last two and evaluates on those two (MSR and UTKinect: train 1,3,5, validate on 7,9), for
-choosing a configuration without the test set.
+``--amp`` trains under bf16 autocast, ``--compile`` compiles the model (``torch.compile``).
+``--sweep FILE`` runs many experiments through one pool of ``--jobs`` processes (one a line:
+a name, then arguments of this script, which override the command line's); each writes
+``--out``/NAME.json.
 
-Prints top-1 per seed, mean and spread, time per seed, and the machine; ``--json`` also
+Prints top-1 per seed, mean and spread, training throughput, the machine; ``--json`` also
 writes them to a file.
 """
 
@@ -30,9 +45,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import platform
+import shlex
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import nullcontext
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -40,173 +59,325 @@ import numpy as np
 import torch
 from torch import nn
 
+from multimodal_har.data import augment as A
 from multimodal_har.encoders import build_encoder
 from multimodal_har.encoders.skeleton_gcn import PAPER_CHANNELS
 from multimodal_har.skeleton.datasets import read_msr_action3d, read_utkinect
 from multimodal_har.skeleton.normalize import NormalizeConfig, normalize
 
-DATA = Path(__file__).resolve().parents[2] / "shared/data/skeleton"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import stop_pool  # noqa: E402
+
+T0 = time.perf_counter()
+
+SHARED = Path(__file__).resolve().parents[2] / "shared/data"
+DATA = SHARED / "skeleton"
+UTD_DATA = SHARED / "utd_mhad_train"
 READERS = {"msr_action3d": read_msr_action3d, "utkinect": read_utkinect}
+DATASETS = (*READERS, "utd_mhad")
 NARROW = ((32, 1), (32, 1), (64, 2), (64, 1), (128, 2), (128, 1))
 LAYOUT = "kinect_v1_20"
-DEFAULT_LR = {"skeleton_gcn": 3e-3, "pose_lstm": 1e-3}
+DEFAULT_LR = {"skeleton_gcn": 3e-3, "ctr_gcn": 3e-3, "pose_lstm": 1e-3}
+FOUR_STREAMS = ("joint", "bone", "motion", "bone_motion")
+PAPER_ENSEMBLE = (0.6, 0.6, 0.4, 0.4)  # CTR-GCN / InfoGCN: joint, bone, joint motion, bone motion
 
 
-def resample_to(x: np.ndarray, frames: int, start: float = 0.0, stop: float = 1.0) -> np.ndarray:
-    """``(T, ...)`` -> ``(frames, ...)`` by linear interpolation over ``[start, stop]`` of the sequence."""
-    T = len(x)
-    pos = np.linspace(start * (T - 1), stop * (T - 1), frames)
-    lo = np.floor(pos).astype(int)
-    hi = np.minimum(lo + 1, T - 1)
-    w = (pos - lo).reshape(-1, *([1] * (x.ndim - 1)))
-    return (1 - w) * x[lo] + w * x[hi]
+def read_sequences(dataset: str, args) -> list:
+    if args.sequences is not None:  # a machine without the raw files (or scipy): see --save-sequences
+        with open(args.sequences, "rb") as f:
+            return pickle.load(f)[dataset]
+    if dataset == "utd_mhad":
+        from multimodal_har.skeleton.utd_mhad import read_utd_mhad
+
+        if not args.utd_data.is_dir():
+            raise FileNotFoundError(f"no UTD-MHAD folder {args.utd_data}; pass --utd-data")
+        return [s.skeleton for s in read_utd_mhad(args.utd_data, modalities=("skeleton",))]
+    if not args.data.is_dir():
+        raise FileNotFoundError(f"no skeleton data folder {args.data}; pass --data (it holds {' and '.join(READERS)})")
+    return list(READERS[dataset](args.data / dataset))
 
 
-def load(dataset: str, root: Path, evaluate: str):
-    """``{"train": [(x (T, M, V, 3), label)], "test": [...]}`` and the number of classes.
+def load(args) -> tuple[dict, int]:
+    """``{fold: {"train": [(x (T, M, V, 3), label)], "test": [...]}}`` and the number of classes.
 
-    ``evaluate="val"``: the two highest training subjects become the "test" part and the
-    real test subjects are dropped."""
-    if not root.is_dir():
-        raise FileNotFoundError(f"no skeleton data folder {root}; pass --data (it holds {' and '.join(READERS)})")
-    seqs = list(READERS[dataset](root / dataset))
-    held_out = set()
-    if evaluate == "val":
-        held_out = set(sorted({s.subject for s in seqs if s.split == "train"})[-2:])
+    MSR / UTKinect have one fold, ``"test"`` (or ``"val"``: the two highest training subjects
+    are evaluated and the test subjects dropped); UTD-MHAD one fold per held-out subject."""
+    seqs = read_sequences(args.dataset, args)
     cfg = NormalizeConfig(center="first", align=True, scale=True)
-    out = {"train": [], "test": []}
-    for s in seqs:
-        if evaluate == "val" and s.split == "test":
-            continue
-        part = "test" if s.split == "test" or s.subject in held_out else "train"
-        x, _ = normalize(s.keypoint, np.ones_like(s.score), LAYOUT, cfg)  # MSR's c column is not a score
-        out[part].append((x.astype(np.float32), s.label_index))
+    xs = [normalize(s.keypoint, np.ones_like(s.score), LAYOUT, cfg)[0].astype(np.float32) for s in seqs]
+    if args.dataset == "utd_mhad":
+        subjects = sorted({s.subject for s in seqs})
+        missing = set(args.folds) - set(subjects)
+        if missing:
+            raise ValueError(f"--folds {sorted(missing)}: no such subject in {args.utd_data} (it has {subjects})")
+        folds = {f"s{k}": (lambda s, k=k: s.subject == k, lambda s, k=k: s.subject != k) for k in args.folds}
+    elif args.eval == "val":
+        held = set(sorted({s.subject for s in seqs if s.split == "train"})[-2:])
+        folds = {"val": (lambda s: s.split == "train" and s.subject in held,
+                         lambda s: s.split == "train" and s.subject not in held)}
+    else:
+        folds = {"test": (lambda s: s.split == "test", lambda s: s.split == "train")}
+    out = {name: {"test": [(x, s.label_index) for s, x in zip(seqs, xs) if is_test(s)],
+                  "train": [(x, s.label_index) for s, x in zip(seqs, xs) if is_train(s)]}
+           for name, (is_test, is_train) in folds.items()}
     return out, len({s.label_index for s in seqs})
 
 
-def augment(x: np.ndarray, frames: int, rng: np.random.Generator) -> np.ndarray:
-    length = rng.uniform(0.8, 1.0)
-    start = rng.uniform(0.0, 1.0 - length)
-    x = resample_to(x, frames, start, start + length)
-    a = rng.uniform(-np.pi / 12, np.pi / 12)
-    rot = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]], np.float32)
-    return ((x @ rot.T) * rng.uniform(0.9, 1.1)).astype(np.float32)
+def augment(x: np.ndarray, args, rng: np.random.Generator) -> np.ndarray:
+    x = A.interpolate_frames(x, A.resample_positions(len(x), args.frames, rng, min_crop=args.min_crop))
+    present = np.ones(x.shape[:2], bool)
+    return A.augment_pose(x, present, rng, rotate_deg=args.rotate, scale=0.1, jitter=0.0, tilt_deg=args.tilt,
+                          shear=args.shear, mask_joints=args.mask_joints)
 
 
 def make_encoder(args, streams: tuple[str, ...]) -> nn.Module:
+    channels = PAPER_CHANNELS if args.width == "paper" else NARROW
     if args.encoder == "skeleton_gcn":
-        channels = PAPER_CHANNELS if args.width == "paper" else NARROW
         return build_encoder("skeleton_gcn", layout=LAYOUT, streams=streams, channels=channels,
                              dropout=args.dropout)
+    if args.encoder == "ctr_gcn":
+        return build_encoder("ctr_gcn", layout=LAYOUT, streams=streams, channels=channels)
     return build_encoder("pose_lstm", layout=LAYOUT, streams=streams, hidden=args.hidden, layers=args.layers,
                          dropout=args.dropout, pool=args.pool)
 
 
-def train_and_score(args, data, classes: int, seed: int, streams: tuple[str, ...]) -> tuple[np.ndarray, float]:
-    """Train one model from scratch; ``(test softmax scores (N, classes), seconds)``."""
+class Classifier(nn.Module):
+    def __init__(self, enc: nn.Module, classes: int) -> None:
+        super().__init__()
+        self.enc, self.head = enc, nn.Linear(enc.out_dim, classes)
+
+    def forward(self, x):  # (B, T, M, V, 3) -> (B, classes)
+        return self.head(self.enc(x).pooled)
+
+
+def train_and_score(args, data, classes: int, seed: int, streams: tuple[str, ...]) -> dict:
+    """Train one model from scratch; its evaluated softmax scores ``(N, classes)``, seconds,
+    and training samples/s (after the first epoch: compilation and warm-up left out)."""
     t0 = time.perf_counter()
     torch.set_num_threads(args.threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, *map(len, streams)])
     device = torch.device(args.device)
-    enc = make_encoder(args, streams)
-    model = nn.ModuleDict({"enc": enc, "head": nn.Linear(enc.out_dim, classes)}).to(device)
-    lr = args.lr if args.lr is not None else DEFAULT_LR[args.encoder]
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=args.weight_decay)
+    model = Classifier(make_encoder(args, streams), classes).to(device)
+    step = torch.compile(model) if args.compile else model
+    lr = args.lr if args.lr is not None else (0.1 if args.optim == "sgd" else DEFAULT_LR[args.encoder])
+    if args.optim == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=args.weight_decay)
     train, test = data["train"], data["test"]
-    steps = args.epochs * ((len(train) + args.batch - 1) // args.batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    for _ in range(args.epochs):
+    batches = len(train) // args.batch  # the last partial batch is dropped: one shape for compile / BN
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=args.epochs * batches, pct_start=0.1)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if args.amp else nullcontext()
+    seen, t_first = 0, None
+    for epoch in range(args.epochs):
+        if epoch == 1:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t_first = time.perf_counter()
         model.train()
         order = rng.permutation(len(train))
-        for b in range(0, len(order), args.batch):
-            idx = order[b:b + args.batch]
-            x = torch.from_numpy(np.stack([augment(train[i][0], args.frames, rng) for i in idx])).to(device)
+        for b in range(batches):
+            idx = order[b * args.batch:(b + 1) * args.batch]
+            x = torch.from_numpy(np.stack([augment(train[i][0], args, rng) for i in idx])).to(device)
             y = torch.tensor([train[i][1] for i in idx], device=device)
-            loss = nn.functional.cross_entropy(model["head"](model["enc"](x).pooled), y, label_smoothing=0.1)
-            opt.zero_grad()
+            with autocast:
+                loss = nn.functional.cross_entropy(step(x).float(), y, label_smoothing=0.1)
+            opt.zero_grad(set_to_none=True)
             loss.backward()
             if args.clip:
                 nn.utils.clip_grad_norm_(model.parameters(), args.clip)
             opt.step()
             sched.step()
+            seen += len(idx) * (epoch >= 1)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    rate = seen / (time.perf_counter() - t_first) if t_first is not None and seen else float("nan")
     model.eval()
-    with torch.no_grad():
-        x = torch.from_numpy(np.stack([resample_to(s, args.frames) for s, _ in test]).astype(np.float32))
-        scores = model["head"](model["enc"](x.to(device)).pooled).softmax(1).cpu().numpy()
-    return scores, time.perf_counter() - t0
+    with torch.no_grad(), autocast:
+        x = torch.from_numpy(np.stack([A.interpolate_frames(s, A.resample_positions(len(s), args.frames, None))
+                                       for s, _ in test]))
+        scores = model(x.to(device)).float().softmax(1).cpu().numpy()
+    return {"scores": scores, "seconds": time.perf_counter() - t0, "samples_per_s": rate}
 
 
-def main() -> None:
+def ensemble_weights(args, models: list[tuple[str, ...]]) -> list[float]:
+    if not args.ensemble:
+        return [1.0]
+    if args.ensemble_weights:
+        if len(args.ensemble_weights) != len(models):
+            raise SystemExit(f"--ensemble-weights: {len(args.ensemble_weights)} weights for {len(models)} streams")
+        return list(args.ensemble_weights)
+    if tuple(m[0] for m in models) == FOUR_STREAMS:
+        return list(PAPER_ENSEMBLE)
+    return [1.0] * len(models)
+
+
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", choices=sorted(READERS), default="utkinect")
+    ap.add_argument("--dataset", choices=DATASETS, default="utkinect")
     ap.add_argument("--data", type=Path, default=DATA, help="folder holding msr_action3d/ and utkinect/")
+    ap.add_argument("--utd-data", type=Path, default=UTD_DATA, help="UTD-MHAD folder (Skeleton/ ...)")
+    ap.add_argument("--folds", type=int, nargs="+", default=[1, 3, 5, 7], help="UTD-MHAD: held-out subjects")
     ap.add_argument("--eval", choices=["test", "val"], default="test",
                     help="val: hold out the last two training subjects instead of using the test subjects")
-    ap.add_argument("--encoder", choices=["skeleton_gcn", "pose_lstm"], default="skeleton_gcn")
+    ap.add_argument("--encoder", choices=sorted(DEFAULT_LR), default="skeleton_gcn")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--frames", type=int, default=32)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=None, help="default: 3e-3 for ST-GCN, 1e-3 for the LSTM")
+    ap.add_argument("--optim", choices=["adamw", "sgd"], default="adamw",
+                    help="sgd: Nesterov momentum 0.9 (CTR-GCN's), default lr 0.1")
+    ap.add_argument("--lr", type=float, default=None, help="default: 3e-3 for the GCNs, 1e-3 for the LSTM")
     ap.add_argument("--weight-decay", type=float, default=5e-4)
     ap.add_argument("--dropout", type=float, default=None, help="default: 0.2 for ST-GCN, 0.5 for the LSTM")
     ap.add_argument("--clip", type=float, default=0.0, help="gradient norm clipping (0: none)")
     ap.add_argument("--width", choices=["narrow", "paper"], default="narrow",
-                    help="ST-GCN: narrow = 6 blocks, 32-64-128 channels; paper = the 10 blocks of 64-128-256")
+                    help="GCNs: narrow = 6 blocks, 32-64-128 channels; paper = the 10 blocks of 64-128-256")
     ap.add_argument("--hidden", type=int, default=512, help="LSTM units per layer (Das et al. 2019: 512)")
     ap.add_argument("--layers", type=int, default=3, help="LSTM layers (Das et al. 2019: 3)")
     ap.add_argument("--pool", choices=["last", "mean"], default="last",
                     help="LSTM: the last frame's hidden state (the paper) or the mean over frames")
-    ap.add_argument("--streams", nargs="+", default=["joint"], choices=["joint", "bone", "motion"])
+    ap.add_argument("--rotate", type=float, default=15.0, help="rotation about the vertical axis, +- degrees")
+    ap.add_argument("--tilt", type=float, default=0.0, help="rotation about x and z, +- degrees")
+    ap.add_argument("--shear", type=float, default=0.0, help="shear range of the off-diagonal terms")
+    ap.add_argument("--mask-joints", type=float, default=0.0, help="probability of masking a joint")
+    ap.add_argument("--min-crop", type=float, default=0.8, help="shortest random temporal crop, fraction")
+    ap.add_argument("--streams", nargs="+", default=["joint"], choices=list(FOUR_STREAMS))
     ap.add_argument("--ensemble", action="store_true",
-                    help="one model per stream, softmax scores summed (2s-AGCN); default: streams concatenated")
+                    help="one model per stream, weighted softmax scores summed; default: streams concatenated")
+    ap.add_argument("--ensemble-weights", type=float, nargs="+", default=None,
+                    help="one per stream (default: equal; 0.6 0.6 0.4 0.4 for the four streams)")
+    ap.add_argument("--amp", action="store_true", help="bf16 autocast")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--jobs", type=int, default=1, help="models trained at once, in separate processes")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads per job")
     ap.add_argument("--json", type=Path, help="also write the results here")
-    args = ap.parse_args()
-    if args.dropout is None:
-        args.dropout = 0.5 if args.encoder == "pose_lstm" else 0.2
-    data, classes = load(args.dataset, args.data, args.eval)
-    labels = np.array([y for _, y in data["test"]])
-    models = [(s,) for s in args.streams] if args.ensemble else [tuple(args.streams)]
-    arch = f"ST-GCN {args.width}" if args.encoder == "skeleton_gcn" else f"LSTM {args.layers}x{args.hidden}"
-    print(f"{args.dataset} ({args.eval}): {len(data['train'])} train / {len(data['test'])} evaluated sequences, "
-          f"{classes} classes; {arch}, streams {'+'.join(args.streams)}{' (ensemble)' if args.ensemble else ''}, "
-          f"{args.epochs} epochs, {args.frames} frames, {args.device}", flush=True)
+    ap.add_argument("--sweep", type=Path, help="a file of experiments, one a line: NAME ARGS...")
+    ap.add_argument("--out", type=Path, help="--sweep: the folder for NAME.json")
+    ap.add_argument("--save-sequences", type=Path,
+                    help="write every dataset's sequences to this pickle and exit (for --sequences)")
+    ap.add_argument("--sequences", type=Path, help="read the sequences from a --save-sequences pickle")
+    ap.add_argument("--deadline", type=float, help="seconds: stop the pool then, keeping what finished")
+    return ap
 
-    jobs = [(seed, m) for seed in args.seeds for m in models]
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(train_and_score, args, data, classes, seed, m) for seed, m in jobs]
-            done = [f.result() for f in futures]
-    else:
-        done = [train_and_score(args, data, classes, seed, m) for seed, m in jobs]
-    results = dict(zip(jobs, done))
 
+def finish(args, name: str, data: dict, models: list, results: dict, machine: str) -> dict:
+    """Print and return one experiment's summary (per seed: mean over folds)."""
+    weights = ensemble_weights(args, models)
     per_seed = []
     for seed in args.seeds:
-        scores = [results[seed, m][0] for m in models]
-        acc = float((sum(scores).argmax(1) == labels).mean())
-        parts = ", ".join(f"{'+'.join(m)} {100 * (s.argmax(1) == labels).mean():.1f}" for m, s in zip(models, scores))
-        secs = sum(results[seed, m][1] for m in models)
-        per_seed.append({"seed": seed, "top1": acc, "seconds": secs,
-                         "per_model": {"+".join(m): float((s.argmax(1) == labels).mean())
-                                       for m, s in zip(models, scores)}})
-        print(f"  seed {seed}: top-1 {100 * acc:.1f}%"
-              f"{f' (models: {parts})' if len(models) > 1 else ''} ({secs:.0f} s of training)")
+        folds, rates, secs = {}, [], 0.0
+        per_model = {"+".join(m): [] for m in models}
+        for fold, part in data.items():
+            labels = np.array([y for _, y in part["test"]])
+            runs = [results[fold, seed, m] for m in models]
+            scores = sum(w * r["scores"] for w, r in zip(weights, runs))
+            folds[fold] = float((scores.argmax(1) == labels).mean())
+            for m, r in zip(models, runs):
+                per_model["+".join(m)].append(float((r["scores"].argmax(1) == labels).mean()))
+                rates.append(r["samples_per_s"])
+                secs += r["seconds"]
+        per_seed.append({"seed": seed, "top1": float(np.mean(list(folds.values()))), "folds": folds,
+                         "seconds": secs, "samples_per_s": float(np.nanmean(rates)),
+                         "per_model": {k: float(np.mean(v)) for k, v in per_model.items()}})
     accs = [r["top1"] for r in per_seed]
-    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "CPU"
-    print(f"{args.dataset} ({args.eval}): top-1 {100 * np.mean(accs):.1f} +- {100 * np.std(accs):.1f}% over "
-          f"{len(accs)} seeds (min {100 * min(accs):.1f}, max {100 * max(accs):.1f}); {device}, "
-          f"{platform.machine()}, torch {torch.__version__}, {args.threads} threads x {args.jobs} jobs")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-        args.json.write_text(json.dumps({"config": config, "device": device, "torch": torch.__version__,
-                                         "mean": float(np.mean(accs)), "std": float(np.std(accs)),
-                                         "seeds": per_seed}, indent=1))
+    for r in per_seed:
+        parts = ", ".join(f"{k} {100 * v:.1f}" for k, v in r["per_model"].items())
+        fold_txt = ", ".join(f"{k} {100 * v:.1f}" for k, v in r["folds"].items()) if len(data) > 1 else ""
+        print(f"  [{name}] seed {r['seed']}: top-1 {100 * r['top1']:.1f}%"
+              f"{f' (folds: {fold_txt})' if fold_txt else ''}{f' (models: {parts})' if len(models) > 1 else ''}"
+              f" ({r['seconds']:.0f} s of training, {r['samples_per_s']:.0f} samples/s per model)")
+    print(f"[{name}] {args.dataset} ({'LOSO ' + ','.join(data) if args.dataset == 'utd_mhad' else args.eval}): "
+          f"top-1 {100 * np.mean(accs):.1f} +- {100 * np.std(accs):.1f}% over {len(accs)} seeds "
+          f"(min {100 * min(accs):.1f}, max {100 * max(accs):.1f}); {machine}", flush=True)
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    config["ensemble_weights"] = weights
+    return {"config": config, "device": machine, "torch": torch.__version__, "mean": float(np.mean(accs)),
+            "std": float(np.std(accs)), "seeds": per_seed}
+
+
+def describe(args, data: dict, classes: int, name: str) -> None:
+    f = next(iter(data.values()))
+    arch = {"skeleton_gcn": "ST-GCN", "ctr_gcn": "CTR-GCN"}.get(args.encoder)
+    arch = f"{arch} {args.width}" if arch else f"LSTM {args.layers}x{args.hidden}"
+    print(f"[{name}] {args.dataset}: {len(data)} fold(s), {len(f['train'])} train / {len(f['test'])} evaluated "
+          f"sequences (first fold), {classes} classes; {arch}, streams {'+'.join(args.streams)}"
+          f"{' (ensemble)' if args.ensemble else ''}, {args.epochs} epochs, {args.frames} frames, {args.device}"
+          f"{', amp' if args.amp else ''}{', compile' if args.compile else ''}", flush=True)
+
+
+def main() -> None:
+    ap = parser()
+    base = ap.parse_args()
+    if base.save_sequences:
+        seqs = {d: read_sequences(d, base) for d in DATASETS}
+        base.save_sequences.parent.mkdir(parents=True, exist_ok=True)
+        with open(base.save_sequences, "wb") as f:
+            pickle.dump(seqs, f)
+        print(", ".join(f"{d}: {len(v)}" for d, v in seqs.items()), "sequences written to", base.save_sequences)
+        return
+    if base.sweep:
+        if base.out is None:
+            ap.error("--sweep needs --out")
+        cli = sys.argv[1:]
+        lines = [ln.split("#")[0].strip() for ln in base.sweep.read_text().splitlines()]
+        plan = [(ln.split()[0], ap.parse_args(cli + shlex.split(ln)[1:])) for ln in lines if ln]
+    else:
+        plan = [("run", base)]
+    prepared = []
+    for name, args in plan:
+        if args.dropout is None:
+            args.dropout = 0.5 if args.encoder == "pose_lstm" else 0.2
+        data, classes = load(args)
+        models = [(s,) for s in args.streams] if args.ensemble else [tuple(args.streams)]
+        ensemble_weights(args, models)  # fail early on a bad count
+        describe(args, data, classes, name)
+        prepared.append((name, args, data, classes, models))
+    machine = (torch.cuda.get_device_name() if base.device.startswith("cuda") else platform.processor() or "CPU")
+    machine += f", {platform.machine()}, torch {torch.__version__}, {base.threads} threads x {base.jobs} jobs"
+    jobs = [(e, fold, seed, m) for e, (_, args, data, _, models) in enumerate(prepared)
+            for fold in data for seed in args.seeds for m in models]
+    # experiments in the order given (under a --deadline the first ones finish); within one, longest runs first
+    jobs.sort(key=lambda j: (j[0], -len(prepared[j[0]][2][j[1]]["train"])))
+
+    def submit(run, e, fold, seed, m):
+        _, args, data, classes, _ = prepared[e]
+        return run(train_and_score, args, data[fold], classes, seed, m)
+
+    if base.jobs <= 1:
+        for e, (name, args, data, classes, models) in enumerate(prepared):
+            results = {(f, s, m): submit(lambda fn, *a: fn(*a), ee, f, s, m) for (ee, f, s, m) in jobs if ee == e}
+            write(args, base, name, finish(args, name, data, models, results, machine))
+        return
+    pool = ProcessPoolExecutor(base.jobs, mp_context=get_context("spawn"))
+    futures = {j: submit(pool.submit, *j) for j in jobs}
+    todo = set(range(len(prepared)))
+    while todo:  # each experiment is summarised and written as soon as its models are done
+        left = None if base.deadline is None else base.deadline - (time.perf_counter() - T0)
+        finished, _ = wait([f for f in futures.values() if not f.done()] or [], timeout=left,
+                           return_when=FIRST_COMPLETED)
+        for e in sorted(todo):
+            mine = {(f, s, m): fut for (ee, f, s, m), fut in futures.items() if ee == e}
+            if all(fut.done() for fut in mine.values()):
+                name, args, data, classes, models = prepared[e]
+                results = {k: fut.result() for k, fut in mine.items()}
+                write(args, base, name, finish(args, name, data, models, results, machine))
+                todo.discard(e)
+        if todo and not finished:  # the deadline passed
+            print(f"deadline of {base.deadline:.0f} s: stopped; unfinished: "
+                  f"{', '.join(prepared[e][0] for e in sorted(todo))}", flush=True)
+            stop_pool(pool)
+            return
+    pool.shutdown()
+
+
+def write(args, base, name: str, result: dict) -> None:
+    path = base.out / f"{name}.json" if base.sweep else args.json
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ means evaluation: deterministic centre choices, no augmentation), so a sample de
 * Spatial: one crop region and one flip for every frame of a sample (TSN's group transforms),
   TSN's multi-scale crop as an option; flow vectors are rescaled with the image and their x
   component negated when flipped (:func:`crop_region`, :func:`crop_resize`).
-* Skeletons: rotation about the vertical (y) axis, scale and joint jitter, leaving absent
-  people at zero (:func:`augment_pose`); the joint / bone / motion streams are
-  :meth:`multimodal_har.skeleton.layouts.Layout.stream`.
+* Skeletons: rotation about the vertical (y) axis (and about x and z), shear, scale, joint
+  jitter and joint masking, leaving absent people at zero (:func:`augment_pose`); temporal
+  crop-and-resample (:func:`resample_positions`); the joint / bone / motion / bone-motion
+  streams are :meth:`multimodal_har.skeleton.layouts.Layout.stream`.
 * Audio: SpecAugment time and frequency masking (Park et al., Interspeech 2019), filled with
   the slice's mean because stored log-mels are not zero-mean (:func:`spec_augment`).
 * Signals: per-channel scaling and jitter relative to each channel's spread (:func:`augment_signal`).
@@ -135,19 +136,66 @@ def rotation_y(angle: float) -> np.ndarray:
     return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]], dtype=np.float32)
 
 
+def rotation_xyz(ax: float, ay: float, az: float) -> np.ndarray:
+    """``(3, 3)`` rotation by ``az`` about z, then ``ay`` about y, then ``ax`` about x (``x @ R.T``)."""
+    cx, sx, cz, sz = np.cos(ax), np.sin(ax), np.cos(az), np.sin(az)
+    rx = np.array([[1.0, 0.0, 0.0], [0.0, cx, -sx], [0.0, sx, cx]], dtype=np.float32)
+    rz = np.array([[cz, -sz, 0.0], [sz, cz, 0.0], [0.0, 0.0, 1.0]], dtype=np.float32)
+    return rx @ rotation_y(ay) @ rz
+
+
 def augment_pose(x: np.ndarray, present: np.ndarray, rng: np.random.Generator, *, rotate_deg: float,
-                 scale: float, jitter: float) -> np.ndarray:
-    """Random rotation about y (3D only), isotropic scale in ``[1 - scale, 1 + scale]`` and
-    Gaussian joint jitter of std ``jitter`` (coordinate units) on ``(T, M, V, C)`` joints; an
-    absent person (``present (T, M)`` False) stays exactly zero."""
+                 scale: float, jitter: float, tilt_deg: float = 0.0, shear: float = 0.0,
+                 mask_joints: float = 0.0) -> np.ndarray:
+    """Training augmentation of ``(T, M, V, C)`` joints, one draw for the whole sequence; an
+    absent person (``present (T, M)`` False) stays exactly zero.
+
+    * rotation about the vertical y axis in ``+-rotate_deg`` and, with ``tilt_deg``, about x
+      and z in ``+-tilt_deg`` (3D only; the random 3D rotation of 2s-AGCN / CTR-GCN / PYSKL);
+    * shear (ST-GCN's and 2s-AGCN's ``random_shear``): ``x @ S.T`` with the off-diagonal
+      terms of ``S`` uniform in ``+-shear``;
+    * isotropic scale in ``[1 - scale, 1 + scale]``;
+    * Gaussian joint jitter of std ``jitter`` (coordinate units);
+    * joint masking: each joint is zeroed for the whole sequence with probability
+      ``mask_joints`` (the bone and motion streams then see it missing too).
+    """
     x = x.astype(np.float32, copy=True)
-    if x.shape[-1] == 3 and rotate_deg > 0:
-        x = x @ rotation_y(np.deg2rad(rng.uniform(-rotate_deg, rotate_deg))).T
+    C = x.shape[-1]
+    if C == 3 and (rotate_deg > 0 or tilt_deg > 0):
+        ay = np.deg2rad(rng.uniform(-rotate_deg, rotate_deg)) if rotate_deg > 0 else 0.0
+        ax, az = np.deg2rad(rng.uniform(-tilt_deg, tilt_deg, size=2)) if tilt_deg > 0 else (0.0, 0.0)
+        x = x @ (rotation_y(ay) if tilt_deg <= 0 else rotation_xyz(ax, ay, az)).T
+    if shear > 0:
+        off = 1.0 - np.eye(C, dtype=np.float32)
+        x = x @ (np.eye(C, dtype=np.float32) + rng.uniform(-shear, shear, size=(C, C)).astype(np.float32) * off).T
     if scale > 0:
         x *= rng.uniform(1 - scale, 1 + scale)
     if jitter > 0:
         x += rng.normal(0.0, jitter, size=x.shape).astype(np.float32)
+    if mask_joints > 0:
+        x *= (rng.random(x.shape[-2]) >= mask_joints).astype(np.float32)[:, None]
     return x * present[..., None, None]
+
+
+def resample_positions(n: int, frames: int, rng: Optional[np.random.Generator], *,
+                       min_crop: float = 1.0) -> np.ndarray:
+    """``(frames,)`` fractional positions in ``[0, n - 1]``: ``frames`` evenly spaced over a
+    random contiguous crop of ``min_crop``-100 % of the sequence (training) or over all of it
+    (``rng`` None). The temporal crop-and-resize of PYSKL's ``UniformSampleFrames`` /
+    CTR-GCN's ``valid_crop_resize``; :func:`interpolate_frames` reads them."""
+    if rng is None or min_crop >= 1.0:
+        return np.linspace(0.0, n - 1, frames)
+    length = rng.uniform(min_crop, 1.0)
+    start = rng.uniform(0.0, 1.0 - length)
+    return np.linspace(start * (n - 1), (start + length) * (n - 1), frames)
+
+
+def interpolate_frames(x: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """``(T, ...)`` -> ``(len(pos), ...)``: linear interpolation at fractional frame positions."""
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, len(x) - 1)
+    w = (pos - lo).reshape(-1, *([1] * (x.ndim - 1))).astype(np.float32)
+    return ((1 - w) * x[lo] + w * x[hi]).astype(x.dtype, copy=False)
 
 
 def spec_augment(x: np.ndarray, rng: np.random.Generator, *, time_masks: int, time_width: int,

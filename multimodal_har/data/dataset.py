@@ -103,6 +103,8 @@ class ModalityConfig:
         augment: apply the training augmentation below (train only).
         rotate_deg, scale, jitter: pose rotation about y (degrees), scale range, joint jitter
             (coordinate units); signal: scale std and jitter relative to the channel's std.
+        tilt_deg, shear, mask_joints: pose rotation about x and z (degrees), shear range,
+            probability of masking a joint for the whole sample (:func:`.augment.augment_pose`).
         time_masks, time_mask_width, freq_masks, freq_mask_width: audio SpecAugment.
     """
 
@@ -131,6 +133,9 @@ class ModalityConfig:
     rotate_deg: float = 15.0
     scale: float = 0.1
     jitter: float = 0.01
+    tilt_deg: float = 0.0
+    shear: float = 0.0
+    mask_joints: float = 0.0
     time_masks: int = 2
     time_mask_width: int = 20
     freq_masks: int = 2
@@ -719,7 +724,8 @@ class StoreDataset(Dataset):
             score = np.pad(score[:, :m], ((0, 0), (0, pad), (0, 0)))
         if rng is not None:
             x = A.augment_pose(x, present(x, score), rng, rotate_deg=cfg.rotate_deg, scale=cfg.scale,
-                               jitter=cfg.jitter)
+                               jitter=cfg.jitter, tilt_deg=cfg.tilt_deg, shear=cfg.shear,
+                               mask_joints=cfg.mask_joints)
         return x, layout  # _load takes the stream
 
     def _load_audio(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> np.ndarray:
