@@ -607,6 +607,11 @@ class Trainer:
                       f"classes, modalities {list(self.model.modalities)}, {self.dist.world} process(es) on "
                       f"{self.dist.device.type}, epochs {start + 1}..{total}")
         stopped = "completed"
+        if total == 0:  # epochs 0 with init_from: the ensemble of the runs as it is
+            stopped = "nothing to train: the model is the ensemble of its init_from runs"
+            self.log.info(stopped)
+            if self.dist.main:
+                atomic_save(self.checkpoint(0), self.run_dir / "last.pt")
         for epoch in range(start, total):
             if self.stage_of(epoch) != self.stage:
                 self._start_fusion_stage()

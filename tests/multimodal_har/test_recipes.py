@@ -162,3 +162,33 @@ def test_init_from_names_what_does_not_fit(store, tmp_path):
     cfg = tiny_config(store, tmp_path / "y", streams=("joint", "bone"), init_from={"pose": str(tmp_path / "j")})
     with pytest.raises(ValueError, match="names 'pose', which is not a modality of this model"):
         Trainer(experiment_from_dict(cfg), quiet=True).fit()
+
+
+def test_epochs_0_is_the_weighted_ensemble_of_separately_trained_stream_runs(store, tmp_path):
+    from multimodal_har.data.dataset import StoreDataset
+    from multimodal_har.train import to_device
+
+    def predict(cfg: dict, run: str):  # a run's predictions on 3 test samples, from its last.pt
+        from multimodal_har.experiment import build_model
+
+        ck = load_checkpoint(tmp_path / run / "last.pt")
+        model = build_model(experiment_from_dict(cfg).model, len(ck["classes"])).eval()
+        model.load_state_dict(ck["model"])
+        ds = StoreDataset(experiment_from_dict(cfg).data, "test", train=False, classes=ck["classes"])
+        batch = to_device(ds.collate([ds[i] for i in range(3)]), torch.device("cpu"))
+        with torch.no_grad():
+            return model(batch["inputs"], batch["present"]).logits.softmax(-1)
+
+    runs, expected = {}, 0
+    for s, w in (("joint", 0.6), ("bone_motion", 0.4)):  # one single-stream model each, as in the 4-stream recipe
+        runs[s] = str(tmp_path / s)
+        single = tiny_config(store, tmp_path / s, fusion="concat", streams=(s,), epochs=1)
+        train(experiment_from_dict(single), quiet=True)
+        expected = expected + w * predict(single, s)
+    cfg = tiny_config(store, tmp_path / "ens", streams=("joint", "bone_motion"), epochs=0, init_from=runs)
+    cfg["model"]["fusion"]["kwargs"] = {"mode": "fixed", "weights": {"joint": 0.6, "bone_motion": 0.4}}
+    summary = train(experiment_from_dict(cfg), quiet=True)
+    assert summary["status"].startswith("nothing to train") and summary["epochs_done"] == 0
+    torch.testing.assert_close(predict(cfg, "ens"), expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="epochs must be >= 1 \\(0 only with init_from"):
+        experiment_from_dict(tiny_config(store, tmp_path / "z", epochs=0))
