@@ -82,9 +82,10 @@ class ModelConfig:
 class TrainConfig:
     """Attributes:
         epochs: fusion epochs (stage 2; the whole training when ``pretrain_epochs`` is 0). 0
-            with ``init_from`` naming separately trained runs: no training, the model is their
-            ensemble as it is (a ``late`` fusion of their heads, e.g. a four-stream skeleton
-            ensemble with fixed weights), saved as ``last.pt`` for ``mhar evaluate``.
+            after ``pretrain_epochs`` or with ``init_from``: no fusion training, the model is
+            the ensemble of the separately trained encoders as it is (a ``late`` fusion of their
+            stage-1 heads, e.g. the four-stream skeleton ensemble with fixed weights), saved as
+            ``last.pt`` for ``mhar evaluate``.
         batch_size: the global batch (split over the processes under torchrun).
         eval_batch_size: validation / evaluation batch (default ``batch_size``).
         lr, weight_decay, betas: AdamW.
@@ -155,9 +156,9 @@ class TrainConfig:
             if not ok:
                 raise ValueError(f"train.{what}")
 
-        need(self.epochs >= 1 or (self.epochs == 0 and self.init_from and self.pretrain_epochs == 0),
-             f"epochs must be >= 1 (0 only with init_from and no pretrain_epochs: the ensemble of the "
-             f"init_from runs as it is), got {self.epochs}")
+        need(self.epochs >= 1 or (self.epochs == 0 and (self.init_from or self.pretrain_epochs > 0)),
+             f"epochs must be >= 1 (0 only after pretrain_epochs or with init_from: the ensemble of the "
+             f"separately trained encoders as it is), got {self.epochs}")
         need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         need(self.eval_batch_size is None or self.eval_batch_size >= 1,
              f"eval_batch_size must be >= 1, got {self.eval_batch_size}")

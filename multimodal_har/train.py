@@ -612,6 +612,7 @@ class Trainer:
             self.log.info(stopped)
             if self.dist.main:
                 atomic_save(self.checkpoint(0), self.run_dir / "last.pt")
+        epoch = start - 1
         for epoch in range(start, total):
             if self.stage_of(epoch) != self.stage:
                 self._start_fusion_stage()
@@ -648,6 +649,17 @@ class Trainer:
             if stop_after is not None and epoch + 1 >= stop_after:
                 stopped = f"stopped after epoch {epoch + 1} (stop_after)"
                 break
+        if cfg.epochs == 0 and cfg.pretrain_epochs > 0 and epoch + 1 == total and stopped == "completed":
+            # no fusion epochs: the model is the ensemble of the stage-1 models as they are (the
+            # checkpoint keeps stage 1, whose optimiser it holds; a resume re-does this, same result)
+            self._start_fusion_stage()
+            if self.dist.main:
+                state = self.checkpoint(total)
+                atomic_save(state, self.run_dir / "last.pt")
+                atomic_save({"model": state["model"], "epoch": total, "classes": self.classes,
+                             "metrics": {"epoch": total}}, self.run_dir / "best.pt")
+            _barrier(self.dist)
+            self.log.info("no fusion epochs: the model is the ensemble of the stage-1 models (last.pt, best.pt)")
         self.log.close()
         return {"run_dir": str(self.run_dir), "best_val_top1": self.best, "best_epoch": self.best_epoch,
                 "epochs_done": epoch + 1 if total > start else start, "status": stopped}

@@ -190,5 +190,14 @@ def test_epochs_0_is_the_weighted_ensemble_of_separately_trained_stream_runs(sto
     summary = train(experiment_from_dict(cfg), quiet=True)
     assert summary["status"].startswith("nothing to train") and summary["epochs_done"] == 0
     torch.testing.assert_close(predict(cfg, "ens"), expected, rtol=1e-4, atol=1e-5)
-    with pytest.raises(ValueError, match="epochs must be >= 1 \\(0 only with init_from"):
+    # the same in one run: stage 1 trains each stream alone, no fusion epochs
+    both = tiny_config(store, tmp_path / "one", streams=("joint", "bone_motion"), epochs=0, pretrain_epochs=1)
+    both["model"]["fusion"]["kwargs"] = cfg["model"]["fusion"]["kwargs"]
+    train(experiment_from_dict(both), quiet=True)
+    log = (tmp_path / "one" / "train.log").read_text()
+    assert "no fusion epochs: the model is the ensemble of the stage-1 models" in log
+    ck = load_checkpoint(tmp_path / "one" / "last.pt")
+    assert ck["model"]["fusion.heads.joint.weight"].abs().sum() > 0  # the stage-1 head, not a fresh one
+    torch.testing.assert_close(ck["model"]["fusion.heads.joint.weight"], ck["pretrain_heads"]["joint.weight"])
+    with pytest.raises(ValueError, match="epochs must be >= 1 \\(0 only after pretrain_epochs or with init_from"):
         experiment_from_dict(tiny_config(store, tmp_path / "z", epochs=0))
