@@ -29,6 +29,13 @@ def test_example_configs_load_and_build():
     assert (t.pretrain_epochs, t.encoder_lr_scale, t.aux_loss_weight, t.modality_dropout) == (60, 0.1, 1.0, 0.3)
     assert utd.data.id_splits["test"] == ["*_s7_*"]
     assert build_model(utd.model, 27).modalities == ("pose", "imu")
+    four = load_experiment(CONFIGS / "utd_mhad_skeleton_4stream.yaml")  # the four-stream ensemble
+    assert [m.stream for m in four.data.modalities.values()] == ["joint", "bone", "motion", "bone_motion"]
+    assert four.data.modalities["bone_motion"].tilt_deg == four.data.modalities["joint"].tilt_deg
+    assert (four.train.pretrain_epochs, four.train.epochs) == (120, 0)
+    model = build_model(four.model, 27)
+    assert {type(e).__name__ for e in model.encoders.values()} == {"CTRGCN"}
+    assert model.fusion.fixed_weights.tolist() == pytest.approx([0.6, 0.6, 0.4, 0.4])
 
 
 def test_unknown_keys_are_rejected_with_their_path(tmp_path):
