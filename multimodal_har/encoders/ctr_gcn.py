@@ -42,7 +42,7 @@ from torch_geometric.nn import MessagePassing
 
 from multimodal_har.skeleton.layouts import Layout
 
-from .skeleton_gcn import PAPER_CHANNELS, SkeletonGraphEncoder, partition_adjacency
+from .skeleton_gcn import PAPER_CHANNELS, SkeletonGraphEncoder, block_residual, partition_adjacency
 
 AGGREGATIONS = ("fused", "scatter")
 
@@ -164,17 +164,10 @@ class CTRGCNBlock(nn.Module):
                          aggregation=aggregation)
         self.gcn_bn = nn.BatchNorm2d(out_channels)
         nn.init.constant_(self.gcn_bn.weight, 1e-6)  # the paper's: a unit starts as its residual
-        self.gcn_down = (nn.Identity() if in_channels == out_channels else
-                         nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels)))
+        self.gcn_down = block_residual(in_channels, out_channels)
         self.tcn = MultiScaleTemporalConv(in_channels=out_channels, out_channels=out_channels, kernel_t=kernel_t,
                                           stride=stride, dilations=dilations)
-        if not residual:
-            self.residual = None
-        elif in_channels == out_channels and stride == 1:
-            self.residual = nn.Identity()
-        else:
-            self.residual = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, (stride, 1)),
-                                          nn.BatchNorm2d(out_channels))
+        self.residual = block_residual(in_channels, out_channels, stride) if residual else None
 
     def forward(self, x: Tensor, frames: Optional[Tensor] = None) -> Tensor:
         h = torch.relu(self.gcn_bn(self.gcn(x, frames)) + self.gcn_down(x))

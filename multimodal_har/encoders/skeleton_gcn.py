@@ -123,6 +123,14 @@ class SpatialGraphConv(MessagePassing):
         return A
 
 
+def block_residual(in_channels: int, out_channels: int, stride: int = 1) -> nn.Module:
+    """A GCN block's residual ``(N, C_in, T, V) -> (N, C_out, T / stride, V)``: the identity
+    when the shapes agree, else a strided 1x1 convolution and batch norm (ST-GCN, CTR-GCN)."""
+    if in_channels == out_channels and stride == 1:
+        return nn.Identity()
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, (stride, 1)), nn.BatchNorm2d(out_channels))
+
+
 class STGCNBlock(nn.Module):
     """``(NM, C_in, T, V) -> (NM, C_out, T / stride, V)``."""
 
@@ -136,13 +144,7 @@ class STGCNBlock(nn.Module):
         self.tcn = nn.Sequential(
             nn.Conv2d(out_channels, out_channels, (kernel_t, 1), (stride, 1), ((kernel_t - 1) // 2, 0)),
             nn.BatchNorm2d(out_channels), nn.Dropout(dropout))
-        if not residual:
-            self.residual = None
-        elif in_channels == out_channels and stride == 1:
-            self.residual = nn.Identity()
-        else:
-            self.residual = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, (stride, 1)),
-                                          nn.BatchNorm2d(out_channels))
+        self.residual = block_residual(in_channels, out_channels, stride) if residual else None
 
     def forward(self, x: Tensor, frames: Optional[Tensor] = None) -> Tensor:
         """``frames``: ``(NM, T)`` 1 for real frames; the others are zeroed before the
