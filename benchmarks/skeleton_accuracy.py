@@ -35,7 +35,8 @@ per stream.
 ``--amp`` trains under bf16 autocast, ``--compile`` compiles the model (``torch.compile``).
 ``--sweep FILE`` runs many experiments through one pool of ``--jobs`` processes (one a line:
 a name, then arguments of this script, which override the command line's); each writes
-``--out``/NAME.json.
+``--out``/NAME.json. Each trained model's scores are kept (``--models``, by default
+``--out``/models) and reused by a later call, so a ``--deadline``-stopped sweep continues.
 
 Prints top-1 per seed, mean and spread, training throughput, the machine; ``--json`` also
 writes them to a file.
@@ -259,6 +260,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--save-sequences", type=Path,
                     help="write every dataset's sequences to this pickle and exit (for --sequences)")
     ap.add_argument("--sequences", type=Path, help="read the sequences from a --save-sequences pickle")
+    ap.add_argument("--models", type=Path,
+                    help="keep each trained model's scores here and reuse them (default with --sweep: OUT/models)")
     ap.add_argument("--deadline", type=float, help="seconds: stop the pool then, keeping what finished")
     return ap
 
@@ -346,28 +349,60 @@ def main() -> None:
         _, args, data, classes, _ = prepared[e]
         return run(train_and_score, args, data[fold], classes, seed, m)
 
+    cache = base.models or (base.out / "models" if base.sweep else None)
+
+    def cached(j) -> Path:
+        e, fold, seed, m = j
+        return cache / prepared[e][0] / f"{fold}_seed{seed}_{'+'.join(m)}.npz"
+
+    results = {}
+    for j in jobs:  # models a killed or deadline-stopped earlier call finished
+        if cache is not None and cached(j).is_file():
+            with np.load(cached(j)) as z:
+                results[j] = {"scores": z["scores"], "seconds": float(z["seconds"]),
+                              "samples_per_s": float(z["samples_per_s"])}
+    if results:
+        print(f"{len(results)} of {len(jobs)} models read from {cache}", flush=True)
+
+    def record(j, r: dict) -> None:
+        results[j] = r
+        if cache is not None:
+            path = cached(j)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, scores=r["scores"], seconds=r["seconds"], samples_per_s=r["samples_per_s"])
+            tmp.replace(path)
+
+    todo = set(range(len(prepared)))
+
+    def flush() -> None:  # each experiment is summarised and written as soon as its models are done
+        for e in sorted(todo):
+            mine = [j for j in jobs if j[0] == e]
+            if all(j in results for j in mine):
+                name, args, data, classes, models = prepared[e]
+                res = {j[1:]: results[j] for j in mine}
+                write(args, base, name, finish(args, name, data, models, res, machine))
+                todo.discard(e)
+
+    flush()
+    pending = [j for j in jobs if j not in results]
     if base.jobs <= 1:
-        for e, (name, args, data, classes, models) in enumerate(prepared):
-            results = {(f, s, m): submit(lambda fn, *a: fn(*a), ee, f, s, m) for (ee, f, s, m) in jobs if ee == e}
-            write(args, base, name, finish(args, name, data, models, results, machine))
+        for j in pending:
+            record(j, submit(lambda fn, *a: fn(*a), *j))
+            flush()
         return
     pool = ProcessPoolExecutor(base.jobs, mp_context=get_context("spawn"))
-    futures = {j: submit(pool.submit, *j) for j in jobs}
-    todo = set(range(len(prepared)))
-    while todo:  # each experiment is summarised and written as soon as its models are done
-        left = None if base.deadline is None else base.deadline - (time.perf_counter() - T0)
-        finished, _ = wait([f for f in futures.values() if not f.done()] or [], timeout=left,
-                           return_when=FIRST_COMPLETED)
-        for e in sorted(todo):
-            mine = {(f, s, m): fut for (ee, f, s, m), fut in futures.items() if ee == e}
-            if all(fut.done() for fut in mine.values()):
-                name, args, data, classes, models = prepared[e]
-                results = {k: fut.result() for k, fut in mine.items()}
-                write(args, base, name, finish(args, name, data, models, results, machine))
-                todo.discard(e)
-        if todo and not finished:  # the deadline passed
-            print(f"deadline of {base.deadline:.0f} s: stopped; unfinished: "
-                  f"{', '.join(prepared[e][0] for e in sorted(todo))}", flush=True)
+    futures = {submit(pool.submit, *j): j for j in pending}
+    while futures:
+        left = None if base.deadline is None else max(0.0, base.deadline - (time.perf_counter() - T0))
+        finished, _ = wait(list(futures), timeout=left, return_when=FIRST_COMPLETED)
+        for fut in finished:
+            record(futures.pop(fut), fut.result())
+        flush()
+        if futures and not finished:  # the deadline passed
+            print(f"deadline of {base.deadline:.0f} s: stopped with {len(futures)} models unfinished "
+                  f"({len(results)} of {len(jobs)} done{f', kept in {cache}' if cache else ''}); experiments "
+                  f"unfinished: {', '.join(prepared[e][0] for e in sorted(todo))}", flush=True)
             stop_pool(pool)
             return
     pool.shutdown()

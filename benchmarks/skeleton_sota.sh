@@ -7,17 +7,22 @@
 #    validate 7,9; benchmarks/sweeps/skeleton_val.txt, first experiments first): for each encoder,
 #    the augmentation (base: rotation about y, scale, temporal crop; aug: + tilt 10 deg, shear 0.2)
 #    with the higher mean validation top-1 over the datasets it finished; base when none did.
+#    VAL_DEADLINE_S 0 skips this step and takes the base recipe (fixed beforehand: the one
+#    chosen on MSR validation subjects for ST-GCN, "GPU runs, 2026-11-29").
 # 2. The evaluation with the chosen recipes: UTD-MHAD leave-one-subject-out (1,3,5,7), then
 #    MSR Action3D and UTKinect cross-subject test; CTR-GCN first, then ST-GCN; 4 streams, 3 seeds.
-#    A deadline stops the pool and keeps the experiments that finished; running the script again
-#    with the same OUT_DIR skips the finished ones.
+#    A deadline stops the pool and keeps every model that finished (OUT_DIR/*/models); running
+#    the script again with the same OUT_DIR trains only the missing ones.
 set -uo pipefail
 out=$1 val_deadline=${2:-200} final_deadline=${3:-380}
 shift $(( $# >= 3 ? 3 : $# )); [ "${1:-}" = "--" ] && shift
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out/val" "$out/final"
 run() { python "$here/skeleton_accuracy.py" --jobs 16 --threads 1 "$@"; }
-if [ ! -f "$out/chosen.txt" ]; then
+if [ ! -f "$out/chosen.txt" ] && [ "$val_deadline" = 0 ]; then  # no choice step: the base recipe
+  printf "ctr_gcn base (not chosen: no validation run)\nskeleton_gcn base (not chosen: no validation run)\n" \
+    > "$out/chosen.txt"
+elif [ ! -f "$out/chosen.txt" ]; then
   run --sweep "$here/sweeps/skeleton_val.txt" --out "$out/val" --deadline "$val_deadline" "$@" > "$out/val.log" 2>&1
   python - "$out/val" > "$out/chosen.txt" <<'PY'
 import json, sys
