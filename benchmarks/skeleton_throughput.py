@@ -72,8 +72,9 @@ def main() -> None:
     args = ap.parse_args()
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
-    base = SA.parser().parse_args(["--dataset", "msr_action3d", "--data", str(args.data), "--frames", str(args.frames),
-                                   "--device", args.device] + (["--sequences", str(args.sequences)] if args.sequences else []))
+    source = ["--sequences", str(args.sequences)] if args.sequences else ["--data", str(args.data)]
+    base = SA.parser().parse_args(["--dataset", "msr_action3d", "--frames", str(args.frames), "--device", args.device,
+                                   *source])
     base.dropout = 0.2
     data, classes = SA.load(base)
     train = data["test"]["train"]

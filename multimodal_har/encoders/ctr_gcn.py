@@ -6,7 +6,7 @@ The paper's block structure:
 * **CTR-GC** (channel-wise topology refinement graph convolution), for each of the ``K``
   subsets of the skeleton graph (the spatial partition of :func:`partition_adjacency`: the
   joint with its same-depth neighbours, those closer to the centre, those farther):
-  ``x1 = phi(x)``, ``x2 = psi(x)`` pooled over time (``R`` channels, 8 for a raw-coordinate
+  ``x1 = phi(x)``, ``x2 = psi(x)`` (one convolution) pooled over time (``R`` channels, 8 for a raw-coordinate
   input, else ``C_in / 8``); the channel-wise correlation ``tanh(x1[u] - x2[v])``, lifted to
   ``C_out`` channels by ``xi``, scaled by a learnable ``alpha`` (initialised 0) and added to a
   learnable shared topology ``A_k`` (initialised from the graph); the refined ``(C_out, V, V)``
@@ -24,7 +24,8 @@ On torch-geometric: :class:`RefinedGraphAggregation` is a
 has a weight for every ordered joint pair, per sample and channel). Passed the complete graph's
 ``edge_index`` it runs PyG's gather / message / scatter-add (``message``); passed the graph as a
 sparse adjacency (the default) PyG calls its fused ``message_and_aggregate``, which contracts
-the dense ``(V, V)`` topologies with one ``einsum``. The two are tested equal to each other and to
+the dense ``(V, V)`` topologies with one ``einsum`` (under ``torch.compile``, which has no sparse
+tensors, that method is called directly: the model compiles to one graph). The two are tested equal to each other and to
 a dense reference of the paper's formula (``tests/multimodal_har/encoders/test_ctr_gcn.py``).
 
 Departures, as in :mod:`.skeleton_gcn`: padded frames are zeroed after every block and left out
@@ -71,8 +72,10 @@ class RefinedGraphAggregation(MessagePassing):
             N, D = A.shape[:2]
             w = A.reshape(N, D, V * V).transpose(1, 2)[:, None]  # (N, 1, E, D), edge e = u * V + v
             return self.propagate(self.edge_index, x=x, weight=w, size=(V, V))
+        if torch.compiler.is_compiling():  # torch.compile has no sparse tensors: the fused op itself
+            return self.message_and_aggregate(self.edge_index, x=x, weight=A)
         adj_t = torch.sparse_coo_tensor(self.edge_index.flip(0), torch.ones(V * V, device=x.device), (V, V),
-                                        check_invariants=False)
+                                        check_invariants=False)  # the complete graph, adj_t[target, source]
         return self.propagate(adj_t, x=x, weight=A, size=(V, V))
 
     def message(self, x_j: Tensor, weight: Tensor) -> Tensor:
@@ -95,8 +98,7 @@ class CTRGC(nn.Module):
         K, V, _ = adjacency.shape
         R = 8 if in_channels <= 16 else in_channels // 8
         self.K, self.R, self.out_channels = K, R, out_channels
-        self.phi = nn.Conv2d(in_channels, K * R, 1)
-        self.psi = nn.Conv2d(in_channels, K * R, 1)
+        self.phi_psi = nn.Conv2d(in_channels, 2 * K * R, 1)  # phi's K*R channels, then psi's: one kernel
         self.value = nn.Conv2d(in_channels, K * out_channels, 1)
         self.xi = nn.Conv2d(K * R, K * out_channels, 1, groups=K)
         # the paper's A is (v -> u) indexed [u, v]; partition_adjacency's is [source, target]
@@ -107,7 +109,7 @@ class CTRGC(nn.Module):
     def topology(self, x: Tensor, frames: Optional[Tensor] = None) -> Tensor:
         """``(N, K, C_out, V, V)``: each sample's refined topology, ``[..., u, v]`` for ``v -> u``."""
         N, _, T, V = x.shape
-        x12 = torch.cat([self.phi(x), self.psi(x)], dim=1)  # (N, 2KR, T, V)
+        x12 = self.phi_psi(x)  # (N, 2KR, T, V)
         if frames is None:
             x12 = x12.mean(dim=2)
         else:
@@ -136,21 +138,22 @@ class MultiScaleTemporalConv(nn.Module):
         branches = len(dilations) + 2
         if out_channels % branches:
             raise ValueError(f"out_channels ({out_channels}) must be a multiple of the {branches} branches")
-        c = out_channels // branches
-
-        def bottleneck() -> list[nn.Module]:
-            return [nn.Conv2d(in_channels, c, 1), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
-
+        c = self.branch_channels = out_channels // branches
+        # the 1x1 bottlenecks of the dilated and max-pool branches as one convolution (per-channel
+        # batch norm makes it the same as one each; fewer kernels for these launch-bound nets)
+        nb = len(dilations) + 1
+        self.bottleneck = nn.Sequential(nn.Conv2d(in_channels, nb * c, 1), nn.BatchNorm2d(nb * c),
+                                        nn.ReLU(inplace=True))
         self.branches = nn.ModuleList(
-            [nn.Sequential(*bottleneck(), nn.Conv2d(c, c, (kernel_t, 1), (stride, 1),
-                                                    ((kernel_t - 1) * d // 2, 0), (d, 1)), nn.BatchNorm2d(c))
-             for d in dilations]
-            + [nn.Sequential(*bottleneck(), nn.MaxPool2d((3, 1), (stride, 1), (1, 0)), nn.BatchNorm2d(c)),
-               nn.Sequential(nn.Conv2d(in_channels, c, 1, (stride, 1)), nn.BatchNorm2d(c))])
+            [nn.Sequential(nn.Conv2d(c, c, (kernel_t, 1), (stride, 1), ((kernel_t - 1) * d // 2, 0), (d, 1)),
+                           nn.BatchNorm2d(c)) for d in dilations]
+            + [nn.Sequential(nn.MaxPool2d((3, 1), (stride, 1), (1, 0)), nn.BatchNorm2d(c))])
+        self.pointwise = nn.Sequential(nn.Conv2d(in_channels, c, 1, (stride, 1)), nn.BatchNorm2d(c))
 
     def forward(self, x: Tensor) -> Tensor:
         # the max pool follows a ReLU (values >= 0), so zeroed padding frames never win it
-        return torch.cat([b(x) for b in self.branches], dim=1)
+        hs = self.bottleneck(x).split(self.branch_channels, dim=1)
+        return torch.cat([b(h) for b, h in zip(self.branches, hs)] + [self.pointwise(x)], dim=1)
 
 
 class CTRGCNBlock(nn.Module):
