@@ -126,7 +126,10 @@ class CTRGC(nn.Module):
         h = self.value(x).permute(0, 2, 3, 1)  # (N, T, V, K*C_out)
         out = self.aggregate(h, A)  # (N, T, V, K*C_out)
         out = out.view(N, T, V, self.K, self.out_channels).sum(dim=3)
-        return out.permute(0, 3, 1, 2)  # (N, C_out, T, V)
+        # contiguous: the permuted view has channels-last strides, which oneDNN carries on to the
+        # temporal module's strided 1x1 convolution, whose CPU weight gradient then corrupts the heap
+        # (torch 2.14, seen in mhar train; ST-GCN's block has the same guard)
+        return out.permute(0, 3, 1, 2).contiguous()  # (N, C_out, T, V)
 
 
 class MultiScaleTemporalConv(nn.Module):

@@ -131,3 +131,32 @@ def test_compiles_to_one_graph(name):
         ref = enc(x, mask).pooled
         got = torch.compile(enc, backend="eager", fullgraph=True)(x, mask).pooled
     torch.testing.assert_close(got, ref)
+
+
+def test_ctrgc_output_is_contiguous():
+    """A channels-last view into the temporal module's strided 1x1 convolution corrupted the
+    heap in its CPU weight gradient (oneDNN, torch 2.14; seen in ``mhar train``)."""
+    gc = CTRGC(in_channels=4, out_channels=8, adjacency=partition_adjacency("kinect_v1_20", "spatial"))
+    assert gc(torch.randn(2, 4, 6, 20)).is_contiguous()
+
+
+def test_the_four_stream_config_trains_and_is_its_streams_ensemble(tmp_path):
+    """configs/utd_mhad_skeleton_4stream.yaml on real UTD-MHAD skeletons (subject 1 trains,
+    subject 3 tests; tiny CTR-GCNs, one stage-1 epoch): the run ends as the late ensemble."""
+    from multimodal_har.data.importers import import_dataset
+    from multimodal_har.experiment import load_experiment
+    from multimodal_har.train import load_checkpoint, train
+    from tests.conftest import ROOT, SHARED
+
+    store = tmp_path / "utd"
+    import_dataset("utd_mhad", SHARED / "utd_mhad_train", store, modalities="skeleton", subjects=[1, 3],
+                   actions=[1, 2, 3])
+    sets = [f"data.store={store}", f"run_dir={tmp_path / 'run'}", "data.num_workers=0", "train.pretrain_epochs=1",
+            "data.id_splits={train: ['*_s1_*'], test: ['*_s3_*']}"]
+    sets += [f"model.encoders.{m}.kwargs.channels=[[8, 1], [16, 2]]" for m in STREAMS]
+    cfg = load_experiment(ROOT / "configs/utd_mhad_skeleton_4stream.yaml", sets)
+    summary = train(cfg, quiet=True)
+    assert summary["status"] == "completed" and summary["epochs_done"] == 1
+    ck = load_checkpoint(tmp_path / "run" / "last.pt")
+    for m in STREAMS:  # each stream's late head is its stage-1 classifier
+        torch.testing.assert_close(ck["model"][f"fusion.heads.{m}.weight"], ck["pretrain_heads"][f"{m}.weight"])
