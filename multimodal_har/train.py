@@ -588,6 +588,23 @@ class Trainer:
         return {"val_top1": met["top1"], "val_top5": met["top5"], "val_mean_class_acc": met["mean_class_accuracy"],
                 "val_loss": met["loss"]}
 
+    def _save_ensemble(self, epoch: int) -> None:
+        """A model that fuses without training (``train.epochs: 0``): validate the fused model,
+        then write it as ``last.pt`` and ``best.pt`` (the checkpoint keeps its stage, whose
+        optimiser it holds; a resume re-does this with the same result)."""
+        stage, self.stage = self.stage, 2
+        record = self.validate()
+        self.stage = stage
+        self.best, self.best_epoch = record.get("val_top1", -1.0), epoch
+        if record:
+            self.log.info("the ensemble: " + " ".join(f"{k}={v:.4g}" for k, v in record.items()))
+        if self.dist.main:
+            state = self.checkpoint(epoch)
+            atomic_save(state, self.run_dir / "last.pt")
+            atomic_save({"model": state["model"], "epoch": epoch, "classes": self.classes,
+                         "metrics": {"epoch": epoch, **record}}, self.run_dir / "best.pt")
+        _barrier(self.dist)
+
     def fit(self, *, stop_after: Optional[int] = None) -> dict[str, Any]:
         cfg = self.cfg
         total = cfg.pretrain_epochs + cfg.epochs
@@ -610,8 +627,7 @@ class Trainer:
         if total == 0:  # epochs 0 with init_from: the ensemble of the runs as it is
             stopped = "nothing to train: the model is the ensemble of its init_from runs"
             self.log.info(stopped)
-            if self.dist.main:
-                atomic_save(self.checkpoint(0), self.run_dir / "last.pt")
+            self._save_ensemble(0)
         epoch = start - 1
         for epoch in range(start, total):
             if self.stage_of(epoch) != self.stage:
@@ -653,12 +669,7 @@ class Trainer:
             # no fusion epochs: the model is the ensemble of the stage-1 models as they are (the
             # checkpoint keeps stage 1, whose optimiser it holds; a resume re-does this, same result)
             self._start_fusion_stage()
-            if self.dist.main:
-                state = self.checkpoint(total)
-                atomic_save(state, self.run_dir / "last.pt")
-                atomic_save({"model": state["model"], "epoch": total, "classes": self.classes,
-                             "metrics": {"epoch": total}}, self.run_dir / "best.pt")
-            _barrier(self.dist)
+            self._save_ensemble(total)
             self.log.info("no fusion epochs: the model is the ensemble of the stage-1 models (last.pt, best.pt)")
         self.log.close()
         return {"run_dir": str(self.run_dir), "best_val_top1": self.best, "best_epoch": self.best_epoch,

@@ -196,6 +196,9 @@ def test_epochs_0_is_the_weighted_ensemble_of_separately_trained_stream_runs(sto
     train(experiment_from_dict(both), quiet=True)
     log = (tmp_path / "one" / "train.log").read_text()
     assert "no fusion epochs: the model is the ensemble of the stage-1 models" in log
+    assert "the ensemble: val_top1=" in log  # the fused model is validated, not reported as -1
+    summary = train(experiment_from_dict(both), resume=True, quiet=True)  # nothing left: the same files
+    assert 0.0 <= summary["best_val_top1"] <= 1.0 and summary["best_epoch"] == 1
     ck = load_checkpoint(tmp_path / "one" / "last.pt")
     assert ck["model"]["fusion.heads.joint.weight"].abs().sum() > 0  # the stage-1 head, not a fresh one
     torch.testing.assert_close(ck["model"]["fusion.heads.joint.weight"], ck["pretrain_heads"]["joint.weight"])
