@@ -151,55 +151,163 @@ class Classifier(nn.Module):
         return self.head(self.enc(x).pooled)
 
 
-def train_and_score(args, data, classes: int, seed: int, streams: tuple[str, ...]) -> dict:
-    """Train one model from scratch; its evaluated softmax scores ``(N, classes)``, seconds,
-    and training samples/s (after the first epoch: compilation and warm-up left out)."""
+def make_optimizer(args, model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
+    lr = args.lr if args.lr is not None else (0.1 if args.optim == "sgd" else DEFAULT_LR[args.encoder])
+    fused = device.type == "cuda" and args.graphs  # a few kernels a step for CUDA-graph runs
+    if args.optim == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True,
+                               weight_decay=args.weight_decay, fused=fused or None)
+    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=args.weight_decay, fused=fused or None)
+
+
+class Member:
+    """One model of a team: its optimiser, schedule and (with ``--graphs``) the CUDA graph of its
+    forward and backward, replayed on its own CUDA stream so the team's models run at once."""
+
+    def __init__(self, args, classes: int, seed: int, streams: tuple[str, ...], batches: int,
+                 device: torch.device) -> None:
+        torch.manual_seed(seed)
+        self.streams = streams
+        self.model = Classifier(make_encoder(args, streams), classes).to(device)
+        self.step_model = torch.compile(self.model) if args.compile else self.model
+        self.opt = make_optimizer(args, self.model, device)
+        lr = self.opt.param_groups[0]["lr"]
+        self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=lr, total_steps=args.epochs * batches,
+                                                         pct_start=0.1)
+        self.autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if args.amp else nullcontext
+        self.clip = args.clip
+        self.cuda_stream = torch.cuda.Stream(device) if args.graphs else None
+        self.graph = None
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with self.autocast():
+            return nn.functional.cross_entropy(self.step_model(x).float(), y, label_smoothing=0.1)
+
+    def _update(self) -> None:
+        if self.clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        self.opt.step()
+        self.sched.step()
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """One training step on ``x (B, T, M, V, 3)``, ``y (B,)``; with a graph, ``x`` / ``y`` must
+        be the static tensors it was captured on (already holding the batch)."""
+        if self.graph is not None:
+            with torch.cuda.stream(self.cuda_stream):
+                self.graph.replay()  # fresh gradients in the graph's own .grad tensors
+                self._update()
+            return
+        ctx = torch.cuda.stream(self.cuda_stream) if self.cuda_stream is not None else nullcontext()
+        with ctx:
+            self.opt.zero_grad(set_to_none=True)
+            self.loss(x, y).backward()
+            self._update()
+
+    def capture(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Capture forward and backward on the static ``x`` / ``y`` (after eager warm-up steps);
+        the optimiser step stays eager (a fused kernel), so the schedule's floats apply."""
+        self.opt.zero_grad(set_to_none=True)  # backward then allocates .grad in the graph's pool
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph, stream=self.cuda_stream):
+            self.loss(x, y).backward()
+
+
+GRAPH_WARMUP = 3  # eager steps (real training steps) before a CUDA graph is captured
+
+
+def train_group(args, data, classes: int, teams: list[tuple[int, list[tuple[str, ...]]]]) -> dict:
+    """Train models from scratch: ``teams`` is ``[(seed, [streams, ...])]``; a team's models see the
+    same batches (one augmentation per sample, as one data loader feeding several stream models).
+    Returns ``{(seed, streams): {"scores" (N, classes), "seconds", "samples_per_s"}}``; samples/s
+    counts every model's training samples after the first epoch (compilation, capture left out).
+
+    With ``--graphs`` (CUDA) each model's forward and backward is one CUDA graph replayed on its
+    own CUDA stream, so every model of the group runs at once instead of one kernel at a time."""
     t0 = time.perf_counter()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(seed)
-    rng = np.random.default_rng([seed, *map(len, streams)])
     device = torch.device(args.device)
-    model = Classifier(make_encoder(args, streams), classes).to(device)
-    step = torch.compile(model) if args.compile else model
-    lr = args.lr if args.lr is not None else (0.1 if args.optim == "sgd" else DEFAULT_LR[args.encoder])
-    if args.optim == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
-    else:
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=args.weight_decay)
+    graphs = args.graphs and device.type == "cuda"
     train, test = data["train"], data["test"]
-    batches = len(train) // args.batch  # the last partial batch is dropped: one shape for compile / BN
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=args.epochs * batches, pct_start=0.1)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if args.amp else nullcontext()
-    seen, t_first = 0, None
+    batches = len(train) // args.batch  # the last partial batch is dropped: one shape for compile / BN / graphs
+    rngs = [np.random.default_rng([seed, *map(len, models[0])] if len(models) == 1 else [seed])
+            for seed, models in teams]
+    members = [[Member(args, classes, seed, m, batches, device) for m in models] for seed, models in teams]
+    T = args.frames
+    shape = (args.batch, T, *train[0][0].shape[1:])
+    static = [(torch.zeros(shape, device=device), torch.zeros(args.batch, dtype=torch.long, device=device))
+              for _ in teams]
+    if graphs:  # pinned staging, two per team (the CPU fills one while the other is copied)
+        pinned = [[(torch.empty(shape).pin_memory(), torch.empty(args.batch, dtype=torch.long).pin_memory())
+                   for _ in range(2)] for _ in teams]
+        copied = [[None, None] for _ in teams]
+        copy_streams = [torch.cuda.Stream(device) for _ in teams]
+        main = torch.cuda.current_stream(device)
+        for s in copy_streams:
+            s.wait_stream(main)
+        for team in members:
+            for m in team:
+                m.cuda_stream.wait_stream(main)
+    seen, t_first, k = 0, None, 0
     for epoch in range(args.epochs):
         if epoch == 1:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             t_first = time.perf_counter()
-        model.train()
-        order = rng.permutation(len(train))
+        for team in members:
+            for m in team:
+                m.model.train()
+        orders = [rng.permutation(len(train)) for rng in rngs]
         for b in range(batches):
-            idx = order[b * args.batch:(b + 1) * args.batch]
-            x = torch.from_numpy(np.stack([augment(train[i][0], args, rng) for i in idx])).to(device)
-            y = torch.tensor([train[i][1] for i in idx], device=device)
-            with autocast:
-                loss = nn.functional.cross_entropy(step(x).float(), y, label_smoothing=0.1)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if args.clip:
-                nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-            opt.step()
-            sched.step()
-            seen += len(idx) * (epoch >= 1)
+            for t, (rng, order, team) in enumerate(zip(rngs, orders, members)):
+                idx = order[b * args.batch:(b + 1) * args.batch]
+                x = torch.from_numpy(np.stack([augment(train[i][0], args, rng) for i in idx]))
+                y = torch.tensor([train[i][1] for i in idx])
+                xs, ys = static[t]
+                if not graphs:
+                    xs, ys = x.to(device), y.to(device)
+                    for m in team:
+                        m.step(xs, ys)
+                    continue
+                px, py = pinned[t][k % 2]
+                if copied[t][k % 2] is not None:
+                    copied[t][k % 2].synchronize()  # its last copy to the GPU is done: free to refill
+                px.copy_(x)
+                py.copy_(y)
+                cs = copy_streams[t]
+                for m in team:  # the static batch is overwritten once the last step has read it
+                    cs.wait_stream(m.cuda_stream)
+                with torch.cuda.stream(cs):
+                    xs.copy_(px, non_blocking=True)
+                    ys.copy_(py, non_blocking=True)
+                    copied[t][k % 2] = cs.record_event()
+                for m in team:
+                    m.cuda_stream.wait_event(copied[t][k % 2])
+                    if m.graph is None and k >= GRAPH_WARMUP:
+                        torch.cuda.synchronize()
+                        m.capture(xs, ys)
+                    m.step(xs, ys)
+            k += 1
+            seen += args.batch * sum(map(len, members)) * (epoch >= 1)
     if device.type == "cuda":
         torch.cuda.synchronize()
     rate = seen / (time.perf_counter() - t_first) if t_first is not None and seen else float("nan")
-    model.eval()
-    with torch.no_grad(), autocast:
-        x = torch.from_numpy(np.stack([A.interpolate_frames(s, A.resample_positions(len(s), args.frames, None))
-                                       for s, _ in test]))
-        scores = model(x.to(device)).float().softmax(1).cpu().numpy()
-    return {"scores": scores, "seconds": time.perf_counter() - t0, "samples_per_s": rate}
+    x = torch.from_numpy(np.stack([A.interpolate_frames(s, A.resample_positions(len(s), args.frames, None))
+                                   for s, _ in test])).to(device)
+    out = {}
+    for (seed, _), team in zip(teams, members):
+        for m in team:
+            m.model.eval()
+            with torch.no_grad(), m.autocast():
+                scores = m.model(x).float().softmax(1).cpu().numpy()
+            n = sum(map(len, members))  # the group's wall time and rate, shared out over its models
+            out[seed, m.streams] = {"scores": scores, "seconds": (time.perf_counter() - t0) / n,
+                                    "samples_per_s": rate / n}
+    return out
+
+
+def train_and_score(args, data, classes: int, seed: int, streams: tuple[str, ...]) -> dict:
+    """One model alone: :func:`train_group` of one team of one."""
+    return train_group(args, data, classes, [(seed, [streams])])[seed, streams]
 
 
 def ensemble_weights(args, models: list[tuple[str, ...]]) -> list[float]:
@@ -251,6 +359,12 @@ def parser() -> argparse.ArgumentParser:
                     help="one per stream (default: equal; 0.6 0.6 0.4 0.4 for the four streams)")
     ap.add_argument("--amp", action="store_true", help="bf16 autocast")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model")
+    ap.add_argument("--graphs", action="store_true",
+                    help="CUDA: each model's forward + backward as one CUDA graph, replayed on its own CUDA "
+                         "stream, so the models of a --group run at once (the optimiser: fused, eager)")
+    ap.add_argument("--group", choices=["model", "seed", "fold"], default="model",
+                    help="what one process trains: one model; a seed's stream models (on the same batches); "
+                         "or all seeds' stream models of a fold (each seed its own batches)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--jobs", type=int, default=1, help="models trained at once, in separate processes")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads per job")
@@ -345,9 +459,21 @@ def main() -> None:
     # experiments in the order given (under a --deadline the first ones finish); within one, longest runs first
     jobs.sort(key=lambda j: (j[0], -len(prepared[j[0]][2][j[1]]["train"])))
 
-    def submit(run, e, fold, seed, m):
+    def groups(pending: list) -> list[list]:
+        """The pending models, grouped into what one process trains (``--group``), in job order."""
+        key = {"model": lambda j: j, "seed": lambda j: j[:3], "fold": lambda j: j[:2]}[base.group]
+        out: dict = {}
+        for j in pending:
+            out.setdefault(key(j), []).append(j)
+        return list(out.values())
+
+    def submit(run, group: list):
+        e, fold = group[0][:2]
         _, args, data, classes, _ = prepared[e]
-        return run(train_and_score, args, data[fold], classes, seed, m)
+        teams: dict = {}
+        for _, _, seed, m in group:
+            teams.setdefault(seed, []).append(m)
+        return run(train_group, args, data[fold], classes, list(teams.items()))
 
     cache = base.models or (base.out / "models" if base.sweep else None)
 
@@ -385,22 +511,28 @@ def main() -> None:
                 todo.discard(e)
 
     flush()
-    pending = [j for j in jobs if j not in results]
+    pending = groups([j for j in jobs if j not in results])
+
+    def record_group(group: list, out: dict) -> None:
+        for j in group:
+            record(j, out[j[2], j[3]])
+
     if base.jobs <= 1:
-        for j in pending:
-            record(j, submit(lambda fn, *a: fn(*a), *j))
+        for g in pending:
+            record_group(g, submit(lambda fn, *a: fn(*a), g))
             flush()
         return
     pool = ProcessPoolExecutor(base.jobs, mp_context=get_context("spawn"))
-    futures = {submit(pool.submit, *j): j for j in pending}
+    futures = {submit(pool.submit, g): g for g in pending}
     while futures:
         left = None if base.deadline is None else max(0.0, base.deadline - (time.perf_counter() - T0))
         finished, _ = wait(list(futures), timeout=left, return_when=FIRST_COMPLETED)
         for fut in finished:
-            record(futures.pop(fut), fut.result())
+            record_group(futures.pop(fut), fut.result())
         flush()
         if futures and not finished:  # the deadline passed
-            print(f"deadline of {base.deadline:.0f} s: stopped with {len(futures)} models unfinished "
+            print(f"deadline of {base.deadline:.0f} s: stopped with {sum(map(len, futures.values()))} models "
+                  f"unfinished "
                   f"({len(results)} of {len(jobs)} done{f', kept in {cache}' if cache else ''}); experiments "
                   f"unfinished: {', '.join(prepared[e][0] for e in sorted(todo))}", flush=True)
             stop_pool(pool)

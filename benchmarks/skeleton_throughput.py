@@ -1,12 +1,18 @@
-"""Training throughput of the skeleton GCNs: eager float32 against bf16 autocast, torch.compile
-and both, side by side in one process, on real MSR Action3D batches.
+"""Training throughput of the skeleton GCNs: eager float32 against bf16 autocast, torch.compile,
+and K models trained at once as CUDA graphs on K CUDA streams, side by side in one process, on
+real MSR Action3D batches.
 
-    python benchmarks/skeleton_throughput.py --device cuda --batch 16 64
+    python benchmarks/skeleton_throughput.py --device cuda --batch 16 64 --concurrent 1 4 12
 
 For each encoder (ST-GCN narrow, CTR-GCN at the paper's width) and batch size, every mode runs
 ``--warmup`` training steps (compilation and CUDA-graph capture included), then ``--steps`` timed steps (forward,
 backward, AdamW) on batches prepared beforehand (augmented joint sequences already on the
-device, so the data pipeline is not timed); prints samples/s and the ratio to eager float32.
+device, so the data pipeline is not timed); prints samples/s (all models together) and the
+ratio to eager float32. ``--concurrent K`` is ``skeleton_accuracy.py --graphs``'s training step
+(:class:`skeleton_accuracy.Member`): K models, each one CUDA graph of forward + backward and a
+fused AdamW, each on its own stream. Before timing it, a graphed model and an eager one with the
+same seed train ``--steps`` steps on the same batches, and the largest parameter difference is
+printed (the parity check: the graph replays the eager kernels).
 """
 
 from __future__ import annotations
@@ -57,6 +63,58 @@ def rate(enc_args, classes: int, batches: list, device: torch.device, *, amp: bo
     return steps * batches[0][0].shape[0] / (time.perf_counter() - t0)
 
 
+def graphed_rate(args, enc_args, classes: int, batches: list, device: torch.device, K: int) -> float:
+    """Samples/s of K models at once: ``skeleton_accuracy.py --graphs``'s step, on static batches."""
+    members = [SA.Member(enc_args, classes, seed, ("joint",), 10 ** 6, device) for seed in range(K)]
+    xs, ys = (torch.empty_like(t) for t in batches[0])
+    main = torch.cuda.current_stream(device)
+
+    def one(i: int) -> None:
+        x, y = batches[i % len(batches)]
+        for m in members:  # the static batch is overwritten once every model has read it
+            main.wait_stream(m.cuda_stream)
+        xs.copy_(x)
+        ys.copy_(y)
+        for m in members:
+            m.cuda_stream.wait_stream(main)
+            if m.graph is None and i >= SA.GRAPH_WARMUP:
+                torch.cuda.synchronize()
+                m.capture(xs, ys)
+            m.step(xs, ys)
+
+    for i in range(max(args.warmup, SA.GRAPH_WARMUP + 1)):
+        one(i)
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for i in range(args.steps):
+        one(i)
+    torch.cuda.synchronize()
+    return args.steps * K * batches[0][0].shape[0] / (time.perf_counter() - t0)
+
+
+def parity(args, enc_args, classes: int, batches: list, device: torch.device) -> float:
+    """Largest |parameter difference| between a graphed and an eager model after ``--steps`` steps
+    (dropout off: the two draw their masks differently)."""
+    enc_args = argparse.Namespace(**{**vars(enc_args), "dropout": 0.0})
+    models = []
+    for graphed in (True, False):
+        m = SA.Member(enc_args, classes, 0, ("joint",), 10 ** 6, device)
+        xs, ys = (torch.empty_like(t) for t in batches[0])
+        for i in range(args.steps):
+            x, y = batches[i % len(batches)]
+            torch.cuda.synchronize()
+            xs.copy_(x)
+            ys.copy_(y)
+            m.cuda_stream.wait_stream(torch.cuda.current_stream(device))
+            if graphed and m.graph is None and i >= SA.GRAPH_WARMUP:
+                torch.cuda.synchronize()
+                m.capture(xs, ys)
+            m.step(xs, ys)
+        torch.cuda.synchronize()
+        models.append(m.model)
+    return max(float((a - b).abs().max()) for a, b in zip(models[0].parameters(), models[1].parameters()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=SA.DATA)
@@ -68,6 +126,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--encoders", nargs="+", default=["skeleton_gcn:narrow", "ctr_gcn:paper"])
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    ap.add_argument("--concurrent", type=int, nargs="*", default=[1, 4, 12],
+                    help="CUDA: also K models at once as CUDA graphs on K streams (see above)")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = ap.parse_args()
     device = torch.device(args.device)
@@ -84,7 +144,7 @@ def main() -> None:
           f"{args.frames} frames, {args.steps} timed steps after {args.warmup}")
     for spec in args.encoders:
         name, width = spec.split(":")
-        enc_args = SA.parser().parse_args(["--encoder", name, "--width", width])
+        enc_args = SA.parser().parse_args(["--encoder", name, "--width", width, "--graphs"])
         enc_args.dropout = 0.2
         for B in args.batch:
             batches = []
@@ -100,6 +160,15 @@ def main() -> None:
                 ref = rates.get("eager fp32")
                 print(f"  {name} {width}, batch {B}, {mode}: {rates[mode]:.0f} samples/s"
                       f"{f' = {rates[mode] / ref:.2f}x eager fp32' if ref else ''}", flush=True)
+            if device.type != "cuda" or not args.concurrent:
+                continue
+            print(f"  {name} {width}, batch {B}, CUDA graphs: graphed vs eager training, {args.steps} steps, "
+                  f"largest parameter difference {parity(args, enc_args, classes, batches, device):.2e}", flush=True)
+            for K in args.concurrent:
+                r = graphed_rate(args, enc_args, classes, batches, device, K)
+                ref = rates.get("eager fp32")
+                print(f"  {name} {width}, batch {B}, CUDA graphs, {K} models at once: {r:.0f} samples/s"
+                      f"{f' = {r / ref:.2f}x eager fp32' if ref else ''}", flush=True)
 
 
 if __name__ == "__main__":

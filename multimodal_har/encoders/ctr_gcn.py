@@ -25,7 +25,8 @@ has a weight for every ordered joint pair, per sample and channel). Passed the c
 ``edge_index`` it runs PyG's gather / message / scatter-add (``message``); passed the graph as a
 sparse adjacency (the default) PyG calls its fused ``message_and_aggregate``, which contracts
 the dense ``(V, V)`` topologies with one ``einsum`` (under ``torch.compile``, which has no sparse
-tensors, that method is called directly: the model compiles to one graph). The two are tested equal to each other and to
+tensors, and while a CUDA graph is captured, that method is called directly: the model compiles
+to one graph and captures in one CUDA graph). The two are tested equal to each other and to
 a dense reference of the paper's formula (``tests/multimodal_har/encoders/test_ctr_gcn.py``).
 
 Departures, as in :mod:`.skeleton_gcn`: padded frames are zeroed after every block and left out
@@ -72,7 +73,8 @@ class RefinedGraphAggregation(MessagePassing):
             N, D = A.shape[:2]
             w = A.reshape(N, D, V * V).transpose(1, 2)[:, None]  # (N, 1, E, D), edge e = u * V + v
             return self.propagate(self.edge_index, x=x, weight=w, size=(V, V))
-        if torch.compiler.is_compiling():  # torch.compile has no sparse tensors: the fused op itself
+        if torch.compiler.is_compiling() or (x.is_cuda and torch.cuda.is_current_stream_capturing()):
+            # torch.compile has no sparse tensors, and a CUDA graph wants no host-built ones: the fused op itself
             return self.message_and_aggregate(self.edge_index, x=x, weight=A)
         adj_t = torch.sparse_coo_tensor(self.edge_index.flip(0), torch.ones(V * V, device=x.device), (V, V),
                                         check_invariants=False)  # the complete graph, adj_t[target, source]

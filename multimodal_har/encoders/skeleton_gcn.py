@@ -162,21 +162,36 @@ class STGCNBlock(nn.Module):
         return torch.relu(h)
 
 
-def make_streams(x: Tensor, layout: Layout, streams: Sequence[str], mask: Optional[Tensor] = None) -> Tensor:
+def make_streams(x: Tensor, layout: Layout, streams: Sequence[str], mask: Optional[Tensor] = None,
+                 parent: Optional[Tensor] = None) -> Tensor:
     """``(B, T, M, V, C)`` joints -> ``(B, T, M, V, C * len(streams))``.
 
     With ``mask`` ``(B, T)``, frames beyond a sample's length are zeroed first and the last
     valid frame's motion is zero (it has no next frame), as at the end of an unpadded
-    sequence: padding never leaks into a valid frame's streams."""
+    sequence: padding never leaks into a valid frame's streams. ``parent`` ``(V,)``, on
+    ``x``'s device (:func:`bone_parents`), computes the bone streams without copying an index
+    from the host: what CUDA-graph capture needs (the same values as :meth:`Layout.stream`)."""
     if mask is not None:
         x = x * mask[:, :, None, None, None]
     out = []
     for s in streams:
-        h = layout.stream(x, s)  # (B, T, M, V, C)
+        if parent is not None and s in ("bone", "bone_motion"):
+            h = x - x.index_select(-2, parent)  # the root is its own parent: zero
+            h = layout.stream(h, "motion") if s == "bone_motion" else h
+        else:
+            h = layout.stream(x, s)  # (B, T, M, V, C)
         if s in ("motion", "bone_motion") and mask is not None:
             h[:, :-1] *= mask[:, 1:, None, None, None]  # the next frame is padding: zero
         out.append(h)
     return torch.cat(out, dim=-1)
+
+
+def bone_parents(layout: Layout) -> Tensor:
+    """``(V,)`` int64: each joint's parent in the bone tree, the root its own (bone = x - x[parent])."""
+    parent = torch.arange(layout.num_joints)
+    child, par = layout.edges
+    parent[torch.from_numpy(child)] = torch.from_numpy(par)
+    return parent
 
 
 class SkeletonGraphEncoder(nn.Module):
@@ -196,6 +211,7 @@ class SkeletonGraphEncoder(nn.Module):
         self.in_channels = in_channels
         c_in = in_channels * len(self.streams)
         self.data_bn = nn.BatchNorm1d(self.layout.num_joints * c_in)
+        self.register_buffer("bone_parent", bone_parents(self.layout), persistent=False)
         return c_in
 
     def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> EncoderOutput:
@@ -217,7 +233,7 @@ class SkeletonGraphEncoder(nn.Module):
         if mask.shape != (B, T):
             raise ValueError(f"mask must be (B, T) = {(B, T)}, got {tuple(mask.shape)}")
         person = (x != 0).flatten(3).any(-1).any(1)  # (B, M): people present anywhere
-        x = make_streams(x, self.layout, self.streams, mask)
+        x = make_streams(x, self.layout, self.streams, mask, self.bone_parent)
         C = x.shape[-1]
         h = x.permute(0, 2, 3, 4, 1).reshape(B * M, V * C, T)  # (B*M, V*C, T)
         h = self.data_bn(h).view(B * M, V, C, T).permute(0, 2, 3, 1).contiguous()  # (B*M, C, T, V)

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from multimodal_har.encoders import ENCODERS, build_encoder
-from multimodal_har.encoders.skeleton_gcn import (STGCN, SpatialGraphConv, hops_to_center, make_streams,
-                                                  partition_adjacency)
+from multimodal_har.encoders.skeleton_gcn import (STGCN, SpatialGraphConv, bone_parents, hops_to_center,
+                                                  make_streams, partition_adjacency)
 from multimodal_har.skeleton import get_layout
 from tests.multimodal_har.gradients import assert_every_parameter_has_a_finite_gradient
 
@@ -93,6 +93,17 @@ def test_bone_and_motion_streams():
     mask = torch.tensor([[True, True, False]])  # frame 2 is padding: frame 1 has no next frame
     s = make_streams(x, L, ["bone", "motion"], mask)
     assert (s[0, 1:, ..., 3:] == 0).all() and (s[0, 2] == 0).all()
+
+
+@pytest.mark.parametrize("layout", ["kinect_v1_20", "ntu_25", "coco_17", "mediapipe_33"])
+def test_bone_streams_from_the_parent_index_equal_the_layouts(layout):
+    # the encoders' device-side parent index (what CUDA-graph capture needs) gives Layout.stream's values
+    L = get_layout(layout)
+    x = torch.randn(2, 6, 2, L.num_joints, 3)
+    mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    streams = ["joint", "bone", "motion", "bone_motion"]
+    torch.testing.assert_close(make_streams(x, L, streams, mask, bone_parents(L)), make_streams(x, L, streams, mask),
+                               rtol=0, atol=0)
 
 
 def test_wrong_inputs_are_named():
