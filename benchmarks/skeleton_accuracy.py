@@ -33,6 +33,10 @@ CTR-GCN's and InfoGCN's ensemble weights 0.6, 0.6, 0.4, 0.4); every seed then tr
 per stream.
 
 ``--amp`` trains under bf16 autocast, ``--compile`` compiles the model (``torch.compile``).
+``--group seed`` (or ``fold``) trains a seed's (or a fold's) stream models in one process, a
+team per seed on the same batches; with ``--graphs`` (CUDA) each model's forward and backward is
+one CUDA graph replayed on its own CUDA stream, so the team's small, launch-bound GCNs run at once
+(``skeleton_throughput.py`` measures it and checks the graphed training against eager).
 ``--sweep FILE`` runs many experiments through one pool of ``--jobs`` processes (one a line:
 a name, then arguments of this script, which override the command line's); each writes
 ``--out``/NAME.json. Each trained model's scores are kept (``--models``, by default

@@ -3,6 +3,8 @@
 #
 #   bash benchmarks/skeleton_sota.sh OUT_DIR [VAL_DEADLINE_S] [FINAL_DEADLINE_S] [-- ARGS for skeleton_accuracy.py]
 #
+# On a GPU pass "-- --graphs --group fold": a fold's 12 models (3 seeds x 4 streams) train at once
+# in one process, as CUDA graphs on their own CUDA streams (the launch-bound CTR-GCN needs it).
 # 1. Choice, on held-out TRAINING subjects only (MSR Action3D and UTKinect: train 1,3,5,
 #    validate 7,9; benchmarks/sweeps/skeleton_val.txt, first experiments first): for each encoder,
 #    the augmentation (base: rotation about y, scale, temporal crop; aug: + tilt 10 deg, shear 0.2)
