@@ -14,8 +14,12 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing as mp
 import os
+import signal
+import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -92,7 +96,35 @@ def process_video(extractor: Extractor, store: FeatureStore, video_id: str, path
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(extractor: Extractor, store_root: str) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Make this worker die when the process that started it does, however it dies.
+
+    Without this a SIGKILLed (or SIGTERMed) runner left its workers running: they hold the
+    task queue's write end themselves, so they never saw it close, went on writing the tasks
+    already queued into the store, then waited forever. On Linux the kernel sends the worker
+    SIGKILL when its parent exits (``PR_SET_PDEATHSIG``); elsewhere a thread polls the parent.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent:  # the parent died before the signal was armed
+                os._exit(1)
+            return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+def _init_worker(extractor: Extractor, store_root: str, parent: int) -> None:
+    _die_with_parent(parent)
     _WORKER["extractor"] = extractor
     _WORKER["store"] = FeatureStore(store_root)
 
@@ -104,7 +136,7 @@ def _work(video_id: str, path: str, threads: int) -> dict[str, Any]:
 def _new_pool(workers: int, extractor: Extractor, store: FeatureStore) -> cf.ProcessPoolExecutor:
     # spawn: workers start clean (no inherited SQLite handle, threads or CUDA state)
     return cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                  initializer=_init_worker, initargs=(extractor, str(store.root)))
+                                  initializer=_init_worker, initargs=(extractor, str(store.root), os.getpid()))
 
 
 def _plan(extractor: Extractor, store: FeatureStore, records: Sequence[VideoRecord],
@@ -212,23 +244,49 @@ def run_extraction(
         message = estimate([videos_root / r.path for r in todo])
         if message and progress:
             print(message, flush=True)
-    try:
-        if getattr(extractor, "batched", False) and todo:
-            jobs = [(r.id, str(videos_root / r.path)) for r in todo]
-            # decoding processes; two cores stay for the main and writer threads
-            extractor.run_folder(jobs, store, record, workers=max(1, (os.cpu_count() or 1) - 2)
-                                 if workers_given is None else workers_given)
-        elif workers == 1:
-            for r in todo:
-                record(process_video(extractor, store, r.id, videos_root / r.path, threads))
-        else:
-            _run_pool(extractor, store, videos_root, todo, workers, threads, record)
-    finally:
-        bar.close()
-        manifest.commit()
-        summary.seconds = time.perf_counter() - t0
-        manifest.export_csv(store.root / "manifest.csv")
+    with _sigterm_unwinds():
+        try:
+            if getattr(extractor, "batched", False) and todo:
+                jobs = [(r.id, str(videos_root / r.path)) for r in todo]
+                # decoding processes; two cores stay for the main and writer threads
+                extractor.run_folder(jobs, store, record, workers=max(1, (os.cpu_count() or 1) - 2)
+                                     if workers_given is None else workers_given)
+            elif workers == 1:
+                for r in todo:
+                    record(process_video(extractor, store, r.id, videos_root / r.path, threads))
+            else:
+                _run_pool(extractor, store, videos_root, todo, workers, threads, record)
+        finally:
+            bar.close()
+            manifest.commit()
+            summary.seconds = time.perf_counter() - t0
+            manifest.export_csv(store.root / "manifest.csv")
     return summary
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    """While extracting, SIGTERM (a launcher stopping the job, ``kill``) unwinds like Ctrl-C:
+    the workers are killed, the manifest committed and ``manifest.csv`` written, where the
+    default action ended the process on the spot. Only the main thread can set a handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def unwind(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _kill_workers(pool: cf.ProcessPoolExecutor) -> None:
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        if proc.is_alive():
+            proc.kill()
 
 
 def _run_pool(extractor, store, videos_root, todo, workers, threads, record) -> None:
@@ -259,6 +317,9 @@ def _run_pool(extractor, store, videos_root, todo, workers, threads, record) -> 
                     record(_run_isolated(extractor, store, videos_root, r, threads))
                 suspects.clear()
                 pool = _new_pool(workers, extractor, store)
+    except BaseException:  # SIGTERM, Ctrl-C: stop now rather than finish the videos in flight
+        _kill_workers(pool)
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
