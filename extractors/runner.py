@@ -210,10 +210,8 @@ def run_extraction(
 
     bar = tqdm(total=len(todo), unit="video", desc=f"extract {extractor.modality}",
                disable=not progress or not todo, dynamic_ncols=True)
-    last_commit = time.monotonic()
 
     def record(res: dict[str, Any]) -> None:
-        nonlocal last_commit
         vid = res["video_id"]
         if res["info"] is not None:
             manifest.set_probe(vid, res["info"])
@@ -235,9 +233,9 @@ def run_extraction(
         elapsed = time.perf_counter() - t0
         bar.set_postfix({f"{summary.unit}_per_s": f"{summary.items / max(elapsed, 1e-9):.0f}",
                         "failed": len(summary.failed)})
-        if time.monotonic() - last_commit > 1.0:
-            manifest.commit()
-            last_commit = time.monotonic()
+        # commit each result: an uncommitted write keeps SQLite's write lock, and another
+        # writer (a second rank) waiting on it through a whole video gave up "database is locked"
+        manifest.commit()
 
     estimate = getattr(extractor, "estimate_disk", None)
     if estimate is not None and todo:
