@@ -142,6 +142,7 @@ class AudioExtractor(Extractor):
     modality = "audio"
     version = 1
     config_class = AudioConfig
+    outputs = ("logmel", "timestamps")
 
     def extract(self, path: Path, out: Any, *, info: VideoInfo, threads: int = 0) -> dict[str, Any]:
         cfg = self.config

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from multimodal_har.data.ingest import VideoRecord, scan_videos
-from multimodal_har.data.store import FeatureStore, config_attrs
+from multimodal_har.data.store import FeatureStore, config_attrs, source_stat
 from multimodal_har.data.video import NoAudioTrack, VideoError, probe
 
 from .base import Extractor
@@ -70,11 +70,13 @@ def process_video(extractor: Extractor, store: FeatureStore, video_id: str, path
                   threads: int = 0) -> dict[str, Any]:
     """Extract one video into the store. Never raises for a bad video: returns its status."""
     t0 = time.perf_counter()
-    result: dict[str, Any] = {"video_id": video_id, "info": None, "items": 0}
+    result: dict[str, Any] = {"video_id": video_id, "info": None, "items": 0, "source": source_stat(path)}
     try:
         info = probe(path)
         result["info"] = info
         attrs = config_attrs(extractor.name, extractor.config, extractor.config_hash)
+        if result["source"] is not None:  # which version of the video this entry was made from
+            attrs["source_size"], attrs["source_mtime_ns"] = result["source"]
         with store.writer(video_id, extractor.modality, attrs=attrs) as out:
             stats = extractor.extract(path, out, info=info, threads=threads)
         result.update(status="ok", error=None, items=int(stats.get("frames", 0)))
@@ -139,28 +141,42 @@ def _new_pool(workers: int, extractor: Extractor, store: FeatureStore) -> cf.Pro
                                   initializer=_init_worker, initargs=(extractor, str(store.root), os.getpid()))
 
 
-def _plan(extractor: Extractor, store: FeatureStore, records: Sequence[VideoRecord],
-          summary: ExtractionSummary) -> list[VideoRecord]:
-    """Record what is already done; return the videos that need work."""
-    manifest, h, todo = store.manifest, extractor.config_hash, []
+def _plan(extractor: Extractor, store: FeatureStore, videos_root: Path, records: Sequence[VideoRecord],
+          summary: ExtractionSummary) -> tuple[list[VideoRecord], dict[str, Any]]:
+    """Record what is already done; return the videos that need work and every video's
+    ``(size, mtime_ns)``.
+
+    Done means: the manifest says ``ok`` with this config hash, for the source as it is now,
+    and the file passes ``FeatureStore.check_entry`` (opens, complete, same hash and source);
+    or ``missing`` with this hash for the same source. A file that passes the check but that
+    the manifest does not record as done (a run killed between the rename and the record,
+    or a lost manifest) is adopted. Everything else is extracted.
+    """
+    manifest, h, m, todo, sources = store.manifest, extractor.config_hash, extractor.modality, [], {}
     for r in records:
-        e = manifest.entry(r.id, extractor.modality)
-        if e and e["config_hash"] == h and (
-            e["status"] == "missing" or (e["status"] == "ok" and store.has(r.id, extractor.modality))
-        ):
+        src = sources[r.id] = source_stat(videos_root / r.path)
+        e = manifest.entry(r.id, m)
+        current = (e is not None and e["config_hash"] == h
+                   and (src is None or e.get("source_size") is None
+                        or (e["source_size"], e["source_mtime_ns"]) == src))
+        if current and e["status"] == "missing":
             summary.skipped += 1
             continue
-        attrs = store.entry_attrs(r.id, extractor.modality)
-        if attrs is not None and attrs.get("config_hash") == h:
-            # complete file from a run killed before it could record it
-            manifest.record(r.id, extractor.modality, status="ok", extractor=extractor.name,
+        if store.has(r.id, m) and store.check_entry(r.id, m, config_hash=h, source=src,
+                                                    datasets=extractor.outputs) is None:
+            if current and e["status"] == "ok":
+                summary.skipped += 1
+                continue
+            attrs = store.entry_attrs(r.id, m) or {}
+            made_from = (attrs.get("source_size"), attrs.get("source_mtime_ns"))
+            manifest.record(r.id, m, status="ok", extractor=extractor.name,
                             config_json=attrs.get("config_json"), config_hash=h,
-                            path=store.relpath(r.id, extractor.modality))
+                            path=store.relpath(r.id, m), source=None if None in made_from else made_from)
+            manifest.commit()  # per write: never hold the lock through the loop
             summary.adopted += 1
             continue
         todo.append(r)
-    manifest.commit()
-    return todo
+    return todo, sources
 
 
 def run_extraction(
@@ -199,7 +215,7 @@ def run_extraction(
     summary = ExtractionSummary(modality=extractor.modality, config_hash=extractor.config_hash,
                                 total=len(records), unit=getattr(extractor, "unit", "frames"))
     t0 = time.perf_counter()
-    todo = _plan(extractor, store, records, summary)
+    todo, sources = _plan(extractor, store, videos_root, records, summary)
     workers_given = workers
     cores = os.cpu_count() or 1
     workers = max(1, min(workers or min(cores, extractor.default_workers or cores), len(todo) or 1))
@@ -221,7 +237,7 @@ def run_extraction(
                         extractor=extractor.name, config_json=config_json,
                         config_hash=extractor.config_hash,
                         path=store.relpath(vid, extractor.modality) if res["status"] == "ok" else None,
-                        seconds=res["seconds"])
+                        seconds=res["seconds"], source=res.get("source") or sources.get(vid))
         if res["status"] == "ok":
             summary.done += 1
             summary.items += res["items"]
