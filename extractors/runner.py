@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from multimodal_har.data.ingest import VideoRecord, scan_videos
-from multimodal_har.data.store import FeatureStore, config_attrs, source_stat
+from multimodal_har.data.store import FeatureStore, config_attrs, name_problem, source_stat
 from multimodal_har.data.video import NoAudioTrack, VideoError, probe
 
 from .base import Extractor
@@ -154,6 +154,14 @@ def _plan(extractor: Extractor, store: FeatureStore, videos_root: Path, records:
     """
     manifest, h, m, todo, sources = store.manifest, extractor.config_hash, extractor.modality, [], {}
     for r in records:
+        problem = name_problem("video id", r.id)
+        if problem is not None:  # this video fails, the others go on
+            summary.failed.append((r.id, problem))
+            if _utf8(r.id):
+                manifest.record(r.id, m, status="failed", error=problem, extractor=extractor.name,
+                                config_hash=h)
+                manifest.commit()
+            continue
         src = sources[r.id] = source_stat(videos_root / r.path)
         e = manifest.entry(r.id, m)
         current = (e is not None and e["config_hash"] == h
@@ -177,6 +185,14 @@ def _plan(extractor: Extractor, store: FeatureStore, videos_root: Path, records:
             continue
         todo.append(r)
     return todo, sources
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def run_extraction(
@@ -206,7 +222,7 @@ def run_extraction(
     if records is None:
         records = scan_videos(videos_root, annotations=annotations)
     manifest = store.manifest
-    manifest.upsert_videos(records)
+    manifest.upsert_videos([r for r in records if _utf8(r.id) and _utf8(r.path)])  # SQLite text is UTF-8
     manifest.set_meta("videos_root", str(videos_root.resolve()))
     manifest.commit()
     store.sweep_tmp()

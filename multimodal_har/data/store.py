@@ -31,15 +31,31 @@ MANIFEST_DB = "manifest.sqlite"
 _HOST = socket.gethostname()
 
 
+def name_problem(kind: str, name: str) -> str | None:
+    """Why a modality name or video id cannot be a path inside the store, or None if it can."""
+    if not isinstance(name, str) or not name:
+        return f"{kind} must be a non-empty string, got {name!r}"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return (f"{kind} {name!r} is not valid UTF-8 (the file name's bytes are in another encoding), "
+                f"which the store and its manifest cannot hold; rename the file")
+    if "\\" in name:
+        return (f"{kind} {name!r} contains a backslash, which the store cannot hold (on Windows it "
+                f"separates folders); rename the file")
+    parts = name.split("/")
+    if name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        return f"{kind} {name!r} is not a clean relative name (no leading '/', '.', '..' or empty parts)"
+    if kind == "modality" and ("/" in name or name.startswith(".")):
+        return f"modality {name!r} must be a single name without '/' and not start with '.'"
+    return None
+
+
 def validate_name(kind: str, name: str) -> str:
     """Check a modality name or video id can be used as a path inside the store."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"{kind} must be a non-empty string, got {name!r}")
-    parts = name.split("/")
-    if name.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in name:
-        raise ValueError(f"{kind} {name!r} is not a clean relative name (no leading '/', '.', '..' or empty parts)")
-    if kind == "modality" and ("/" in name or name.startswith(".")):
-        raise ValueError(f"modality {name!r} must be a single name without '/' and not start with '.'")
+    problem = name_problem(kind, name)
+    if problem is not None:
+        raise ValueError(problem)
     return name
 
 
