@@ -33,15 +33,18 @@ POSE_BACKENDS = ("mediapipe", "mmpose")
 def build_extractor(name: str, /, config: Any = None, **overrides: Any):
     """Build a registered extractor from a config dataclass, a mapping, or keyword overrides.
 
-    Unknown config keys raise a ``ValueError`` that lists the valid ones.
+    Unknown config keys raise a ``ValueError`` that lists the valid ones; a value of the wrong
+    type (``stride=2.5``) one that names the field. Numbers take their field's type (``fps=4``
+    is stored as ``4.0``), so equal configs have equal hashes.
     """
-    from multimodal_har.config import from_dict
+    from multimodal_har.config import coerce_types, from_dict
 
     cls = EXTRACTORS.get(name)
     if config is None or isinstance(config, Mapping):
-        config = from_dict(cls.config_class, {**dict(config or {}), **overrides}, where=name)
+        values = coerce_types(cls.config_class, {**dict(config or {}), **overrides}, where=name)
+        config = from_dict(cls.config_class, values, where=name)
     elif overrides:
-        config = dataclasses.replace(config, **overrides)
+        config = dataclasses.replace(config, **coerce_types(cls.config_class, overrides, where=name))
     return cls(config=config)
 
 

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator, Optional
 import numpy as np
 
 from multimodal_har.data.store import append_rows
-from multimodal_har.data.video import VideoInfo, iter_audio
+from multimodal_har.data.video import VideoError, VideoInfo, iter_audio
 
 from .base import Extractor, ModalityMissing
 
@@ -33,6 +33,8 @@ class AudioConfig:
         n_mels: number of mel bands.
         fmin, fmax: mel band limits in Hz (fmax None: sample_rate / 2).
         log_eps: added before the log.
+        min_decoded_fraction: fail a video whose audio decodes to less than this fraction of
+            the length its header announces (a truncated file decodes a prefix silently).
     """
 
     sample_rate: int = 16000
@@ -43,6 +45,7 @@ class AudioConfig:
     fmin: float = 0.0
     fmax: Optional[float] = None
     log_eps: float = 1e-6
+    min_decoded_fraction: float = 0.9
 
     def __post_init__(self) -> None:
         if self.sample_rate < 1000:
@@ -58,6 +61,8 @@ class AudioConfig:
             raise ValueError(f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={fmax}")
         if self.log_eps <= 0:
             raise ValueError(f"log_eps must be > 0, got {self.log_eps}")
+        if not 0.0 <= self.min_decoded_fraction <= 1.0:
+            raise ValueError(f"min_decoded_fraction must be in [0, 1], got {self.min_decoded_fraction}")
 
     @property
     def win_length(self) -> int:
@@ -142,6 +147,7 @@ class AudioExtractor(Extractor):
     modality = "audio"
     version = 1
     config_class = AudioConfig
+    outputs = ("logmel", "timestamps")
 
     def extract(self, path: Path, out: Any, *, info: VideoInfo, threads: int = 0) -> dict[str, Any]:
         cfg = self.config
@@ -159,6 +165,10 @@ class AudioExtractor(Extractor):
                 append_rows(ds, block)
         if stream.num_samples == 0:
             raise ModalityMissing(f"{path}: the audio track holds no samples")
+        decoded, announced = stream.num_samples / cfg.sample_rate, info.audio_duration
+        if announced and decoded < cfg.min_decoded_fraction * announced - 0.1:
+            raise VideoError(f"{path}: decoded {decoded:.2f} s of the {announced:.2f} s of audio its header "
+                             f"announces (the file is truncated or corrupt)")
         for block in stream.finish():
             append_rows(ds, block)
         t = ds.shape[0]

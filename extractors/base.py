@@ -79,6 +79,9 @@ class Extractor(abc.ABC):
     config_class: ClassVar[type]
     # processes the runner starts when not told (None: one per core)
     default_workers: ClassVar[Optional[int]] = None
+    # datasets every complete entry holds, one row per time step (checked before a rerun
+    # trusts an entry: ``FeatureStore.check_entry``)
+    outputs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, config: Any = None) -> None:
         if config is None:

@@ -69,6 +69,7 @@ class RGBExtractor(Extractor):
     modality = "rgb"
     version = 1
     config_class = RGBConfig
+    outputs = ("frames", "timestamps", "frame_indices")
 
     def extract(self, path: Path, out: Any, *, info: VideoInfo, threads: int = 0) -> dict[str, Any]:
         import h5py

@@ -14,8 +14,12 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing as mp
 import os
+import signal
+import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -23,7 +27,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from multimodal_har.data.ingest import VideoRecord, scan_videos
-from multimodal_har.data.store import FeatureStore, config_attrs
+from multimodal_har.data.store import FeatureStore, config_attrs, name_problem, source_stat
 from multimodal_har.data.video import NoAudioTrack, VideoError, probe
 
 from .base import Extractor
@@ -66,11 +70,13 @@ def process_video(extractor: Extractor, store: FeatureStore, video_id: str, path
                   threads: int = 0) -> dict[str, Any]:
     """Extract one video into the store. Never raises for a bad video: returns its status."""
     t0 = time.perf_counter()
-    result: dict[str, Any] = {"video_id": video_id, "info": None, "items": 0}
+    result: dict[str, Any] = {"video_id": video_id, "info": None, "items": 0, "source": source_stat(path)}
     try:
         info = probe(path)
         result["info"] = info
         attrs = config_attrs(extractor.name, extractor.config, extractor.config_hash)
+        if result["source"] is not None:  # which version of the video this entry was made from
+            attrs["source_size"], attrs["source_mtime_ns"] = result["source"]
         with store.writer(video_id, extractor.modality, attrs=attrs) as out:
             stats = extractor.extract(path, out, info=info, threads=threads)
         result.update(status="ok", error=None, items=int(stats.get("frames", 0)))
@@ -92,7 +98,35 @@ def process_video(extractor: Extractor, store: FeatureStore, video_id: str, path
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(extractor: Extractor, store_root: str) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Make this worker die when the process that started it does, however it dies.
+
+    Without this a SIGKILLed (or SIGTERMed) runner left its workers running: they hold the
+    task queue's write end themselves, so they never saw it close, went on writing the tasks
+    already queued into the store, then waited forever. On Linux the kernel sends the worker
+    SIGKILL when its parent exits (``PR_SET_PDEATHSIG``); elsewhere a thread polls the parent.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent:  # the parent died before the signal was armed
+                os._exit(1)
+            return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+def _init_worker(extractor: Extractor, store_root: str, parent: int) -> None:
+    _die_with_parent(parent)
     _WORKER["extractor"] = extractor
     _WORKER["store"] = FeatureStore(store_root)
 
@@ -104,31 +138,61 @@ def _work(video_id: str, path: str, threads: int) -> dict[str, Any]:
 def _new_pool(workers: int, extractor: Extractor, store: FeatureStore) -> cf.ProcessPoolExecutor:
     # spawn: workers start clean (no inherited SQLite handle, threads or CUDA state)
     return cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                  initializer=_init_worker, initargs=(extractor, str(store.root)))
+                                  initializer=_init_worker, initargs=(extractor, str(store.root), os.getpid()))
 
 
-def _plan(extractor: Extractor, store: FeatureStore, records: Sequence[VideoRecord],
-          summary: ExtractionSummary) -> list[VideoRecord]:
-    """Record what is already done; return the videos that need work."""
-    manifest, h, todo = store.manifest, extractor.config_hash, []
+def _plan(extractor: Extractor, store: FeatureStore, videos_root: Path, records: Sequence[VideoRecord],
+          summary: ExtractionSummary) -> tuple[list[VideoRecord], dict[str, Any]]:
+    """Record what is already done; return the videos that need work and every video's
+    ``(size, mtime_ns)``.
+
+    Done means: the manifest says ``ok`` with this config hash, for the source as it is now,
+    and the file passes ``FeatureStore.check_entry`` (opens, complete, same hash and source);
+    or ``missing`` with this hash for the same source. A file that passes the check but that
+    the manifest does not record as done (a run killed between the rename and the record,
+    or a lost manifest) is adopted. Everything else is extracted.
+    """
+    manifest, h, m, todo, sources = store.manifest, extractor.config_hash, extractor.modality, [], {}
     for r in records:
-        e = manifest.entry(r.id, extractor.modality)
-        if e and e["config_hash"] == h and (
-            e["status"] == "missing" or (e["status"] == "ok" and store.has(r.id, extractor.modality))
-        ):
+        problem = name_problem("video id", r.id)
+        if problem is not None:  # this video fails, the others go on
+            summary.failed.append((r.id, problem))
+            if _utf8(r.id):
+                manifest.record(r.id, m, status="failed", error=problem, extractor=extractor.name,
+                                config_hash=h)
+                manifest.commit()
+            continue
+        src = sources[r.id] = source_stat(videos_root / r.path)
+        e = manifest.entry(r.id, m)
+        current = (e is not None and e["config_hash"] == h
+                   and (src is None or e.get("source_size") is None
+                        or (e["source_size"], e["source_mtime_ns"]) == src))
+        if current and e["status"] == "missing":
             summary.skipped += 1
             continue
-        attrs = store.entry_attrs(r.id, extractor.modality)
-        if attrs is not None and attrs.get("config_hash") == h:
-            # complete file from a run killed before it could record it
-            manifest.record(r.id, extractor.modality, status="ok", extractor=extractor.name,
+        if store.has(r.id, m) and store.check_entry(r.id, m, config_hash=h, source=src,
+                                                    datasets=extractor.outputs) is None:
+            if current and e["status"] == "ok":
+                summary.skipped += 1
+                continue
+            attrs = store.entry_attrs(r.id, m) or {}
+            made_from = (attrs.get("source_size"), attrs.get("source_mtime_ns"))
+            manifest.record(r.id, m, status="ok", extractor=extractor.name,
                             config_json=attrs.get("config_json"), config_hash=h,
-                            path=store.relpath(r.id, extractor.modality))
+                            path=store.relpath(r.id, m), source=None if None in made_from else made_from)
+            manifest.commit()  # per write: never hold the lock through the loop
             summary.adopted += 1
             continue
         todo.append(r)
-    manifest.commit()
-    return todo
+    return todo, sources
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def run_extraction(
@@ -158,7 +222,7 @@ def run_extraction(
     if records is None:
         records = scan_videos(videos_root, annotations=annotations)
     manifest = store.manifest
-    manifest.upsert_videos(records)
+    manifest.upsert_videos([r for r in records if _utf8(r.id) and _utf8(r.path)])  # SQLite text is UTF-8
     manifest.set_meta("videos_root", str(videos_root.resolve()))
     manifest.commit()
     store.sweep_tmp()
@@ -167,7 +231,7 @@ def run_extraction(
     summary = ExtractionSummary(modality=extractor.modality, config_hash=extractor.config_hash,
                                 total=len(records), unit=getattr(extractor, "unit", "frames"))
     t0 = time.perf_counter()
-    todo = _plan(extractor, store, records, summary)
+    todo, sources = _plan(extractor, store, videos_root, records, summary)
     workers_given = workers
     cores = os.cpu_count() or 1
     workers = max(1, min(workers or min(cores, extractor.default_workers or cores), len(todo) or 1))
@@ -178,10 +242,8 @@ def run_extraction(
 
     bar = tqdm(total=len(todo), unit="video", desc=f"extract {extractor.modality}",
                disable=not progress or not todo, dynamic_ncols=True)
-    last_commit = time.monotonic()
 
     def record(res: dict[str, Any]) -> None:
-        nonlocal last_commit
         vid = res["video_id"]
         if res["info"] is not None:
             manifest.set_probe(vid, res["info"])
@@ -191,7 +253,7 @@ def run_extraction(
                         extractor=extractor.name, config_json=config_json,
                         config_hash=extractor.config_hash,
                         path=store.relpath(vid, extractor.modality) if res["status"] == "ok" else None,
-                        seconds=res["seconds"])
+                        seconds=res["seconds"], source=res.get("source") or sources.get(vid))
         if res["status"] == "ok":
             summary.done += 1
             summary.items += res["items"]
@@ -203,32 +265,58 @@ def run_extraction(
         elapsed = time.perf_counter() - t0
         bar.set_postfix({f"{summary.unit}_per_s": f"{summary.items / max(elapsed, 1e-9):.0f}",
                         "failed": len(summary.failed)})
-        if time.monotonic() - last_commit > 1.0:
-            manifest.commit()
-            last_commit = time.monotonic()
+        # commit each result: an uncommitted write keeps SQLite's write lock, and another
+        # writer (a second rank) waiting on it through a whole video gave up "database is locked"
+        manifest.commit()
 
     estimate = getattr(extractor, "estimate_disk", None)
     if estimate is not None and todo:
         message = estimate([videos_root / r.path for r in todo])
         if message and progress:
             print(message, flush=True)
-    try:
-        if getattr(extractor, "batched", False) and todo:
-            jobs = [(r.id, str(videos_root / r.path)) for r in todo]
-            # decoding processes; two cores stay for the main and writer threads
-            extractor.run_folder(jobs, store, record, workers=max(1, (os.cpu_count() or 1) - 2)
-                                 if workers_given is None else workers_given)
-        elif workers == 1:
-            for r in todo:
-                record(process_video(extractor, store, r.id, videos_root / r.path, threads))
-        else:
-            _run_pool(extractor, store, videos_root, todo, workers, threads, record)
-    finally:
-        bar.close()
-        manifest.commit()
-        summary.seconds = time.perf_counter() - t0
-        manifest.export_csv(store.root / "manifest.csv")
+    with _sigterm_unwinds():
+        try:
+            if getattr(extractor, "batched", False) and todo:
+                jobs = [(r.id, str(videos_root / r.path)) for r in todo]
+                # decoding processes; two cores stay for the main and writer threads
+                extractor.run_folder(jobs, store, record, workers=max(1, (os.cpu_count() or 1) - 2)
+                                     if workers_given is None else workers_given)
+            elif workers == 1:
+                for r in todo:
+                    record(process_video(extractor, store, r.id, videos_root / r.path, threads))
+            else:
+                _run_pool(extractor, store, videos_root, todo, workers, threads, record)
+        finally:
+            bar.close()
+            manifest.commit()
+            summary.seconds = time.perf_counter() - t0
+            manifest.export_csv(store.root / "manifest.csv")
     return summary
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    """While extracting, SIGTERM (a launcher stopping the job, ``kill``) unwinds like Ctrl-C:
+    the workers are killed, the manifest committed and ``manifest.csv`` written, where the
+    default action ended the process on the spot. Only the main thread can set a handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def unwind(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _kill_workers(pool: cf.ProcessPoolExecutor) -> None:
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        if proc.is_alive():
+            proc.kill()
 
 
 def _run_pool(extractor, store, videos_root, todo, workers, threads, record) -> None:
@@ -259,6 +347,9 @@ def _run_pool(extractor, store, videos_root, todo, workers, threads, record) -> 
                     record(_run_isolated(extractor, store, videos_root, r, threads))
                 suspects.clear()
                 pool = _new_pool(workers, extractor, store)
+    except BaseException:  # SIGTERM, Ctrl-C: stop now rather than finish the videos in flight
+        _kill_workers(pool)
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -37,7 +37,48 @@ def _parse_value(text: str) -> Any:
     return yaml.safe_load(text)
 
 
+_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def _flag_type(hint: Any):
+    """An argparse ``type`` for a config field: the field's own type, so ``--stride 2.5`` or
+    ``--short-side abc`` are refused by flag name and ``--fps 1e-1`` is read as 0.1 (YAML,
+    which read the flags before, took ``1e-1`` for a string). Other types go through YAML."""
+    import math
+
+    from .config import scalar_type
+
+    kind, optional = scalar_type(hint)
+    if kind is None:
+        return _parse_value
+    what = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[kind]
+    what += " or none" if optional else ""
+
+    def parse(text: str) -> Any:
+        t = text.strip()
+        if optional and t.lower() in ("none", "null", "~"):
+            return None
+        try:
+            if kind is bool:
+                return _WORDS[t.lower()]
+            if kind is int:
+                return int(t)
+            if kind is float:
+                value = float(t)
+                if math.isfinite(value):
+                    return value
+                raise ValueError
+        except (KeyError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        return text
+
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
+
+
 def _add_extract_parser(sub) -> None:
+    import typing
+
     from extractors import EXTRACTORS, POSE_BACKENDS, config_class
 
     p = sub.add_parser("extract", help="extract a modality from a video folder into a feature store")
@@ -59,8 +100,9 @@ def _add_extract_parser(sub) -> None:
             ep.add_argument("--pyskl", type=Path, metavar="PKL",
                             help="also write the store's poses as a PYSKL pickle (2D pixels, see `mhar pyskl`)")
         cfg_group = ep.add_argument_group(f"{name} config ({cls.__name__})")
+        hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
-            cfg_group.add_argument("--" + f.name.replace("_", "-"), dest=f"cfg_{f.name}", type=_parse_value,
+            cfg_group.add_argument("--" + f.name.replace("_", "-"), dest=f"cfg_{f.name}", type=_flag_type(hints[f.name]),
                                    default=None, metavar=f.name.upper(), help=f"(default: {f.default!r})")
 
 
@@ -71,10 +113,17 @@ def _cmd_extract(args) -> int:
     from .config import load_yaml
 
     cfg = load_yaml(args.config) if args.config else {}
-    cfg.update({k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_") and v is not None})
+    flags = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_") and v is not None}
+    cfg.update(flags)
     if args.store_as and cfg.get("modality") not in (None, args.store_as):
         raise SystemExit(f"error: --as {args.store_as} and --modality {cfg['modality']} disagree; give one")
-    extractor = build_extractor(args.extractor, cfg)
+    try:
+        extractor = build_extractor(args.extractor, cfg)
+    except ValueError as e:  # a value the config refuses: name the flag that gave it
+        field = next((f for f in sorted(flags, key=len, reverse=True) if str(e).startswith(f + " ")), None)
+        if field is None:
+            raise
+        raise ValueError(f"argument --{field.replace('_', '-')}: {e}") from None
     if args.store_as:
         extractor.store_as(args.store_as)
     if not args.videos.is_dir():

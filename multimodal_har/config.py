@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import typing
 from pathlib import Path
 from typing import Any, Mapping, Type, TypeVar
@@ -45,10 +46,86 @@ def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
+_SCALARS = (bool, int, float, str)
+_WHAT = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
+
+
+def scalar_type(hint: Any) -> tuple[type | None, bool]:
+    """``(bool|int|float|str, optional)`` for a field annotated with one of them or
+    ``Optional[...]`` of one; ``(None, False)`` for anything else."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is typing.Union and len(args) == 2 and type(None) in args:
+        inner = next(a for a in args if a is not type(None))
+        return (inner, True) if inner in _SCALARS else (None, False)
+    return (hint, False) if hint in _SCALARS else (None, False)
+
+
+def _coerce(kind: type, value: Any) -> Any:
+    """``value`` as ``kind``, or raise ``TypeError``: an integer where a float is expected
+    becomes a float (so 4 and 4.0 are one config), an integral float where an integer is."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    elif isinstance(value, str):
+        return value
+    raise TypeError
+
+
+def coerce_types(cls: type, data: Mapping[str, Any], *, where: str = "") -> dict[str, Any]:
+    """Check ``data``'s values against ``cls``'s scalar field types and make them canonical.
+
+    A value of the wrong type raises a ``ValueError`` naming the field (before the dataclass
+    compares a string with a number and fails with a ``TypeError``); ints become floats in
+    float fields. Keys that are not scalar fields pass through unchanged.
+    """
+    hints = typing.get_type_hints(cls)
+    out = dict(data)
+    for name, value in data.items():
+        kind, optional = scalar_type(hints.get(name))
+        if kind is None or (value is None and optional):
+            continue
+        try:
+            out[name] = _coerce(kind, value)
+        except TypeError:
+            label = f" (in {where})" if where else ""
+            raise ValueError(f"{name} must be {_WHAT[kind]}{' or None' if optional else ''}, "
+                             f"got {value!r}{label}") from None
+    return out
+
+
+def canonical_dict(config: Any) -> dict[str, Any]:
+    """``to_dict(config)`` with every number as its field's type (``fps=4`` as ``4.0``)."""
+    d = to_dict(config)
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            d[f.name] = canonical_dict(value)
+            continue
+        kind, _ = scalar_type(hints.get(f.name))
+        if kind is not None and value is not None:
+            try:
+                d[f.name] = _coerce(kind, value)
+            except TypeError:
+                pass  # left as given: the hash still tells configs apart
+    return d
+
+
 def config_hash(name: str, version: int, config: Any) -> str:
-    """A stable 16-hex-digit hash of an extractor's name, algorithm version and config."""
+    """A stable 16-hex-digit hash of an extractor's name, algorithm version and config.
+
+    Numbers are hashed as their field's type, so ``fps=4`` and ``fps=4.0`` hash alike.
+    """
     payload = json.dumps(
-        {"name": name, "version": version, "config": to_dict(config)}, sort_keys=True
+        {"name": name, "version": version, "config": canonical_dict(config)}, sort_keys=True
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

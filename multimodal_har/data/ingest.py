@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Optional, Sequence
 
-from .store import validate_name
 from .video import VIDEO_EXTENSIONS
 
 
@@ -38,6 +37,8 @@ def _video_id(relpath: str) -> str:
 
 
 def _check_unique_ids(records: Sequence[VideoRecord]) -> None:
+    # ids the store cannot hold (a backslash, bytes that are not UTF-8) are not checked here:
+    # extraction fails those videos one by one, with the reason, and processes the rest
     seen: dict[str, str] = {}
     for r in records:
         if r.id in seen:
@@ -46,7 +47,6 @@ def _check_unique_ids(records: Sequence[VideoRecord]) -> None:
                 f"(ids are paths without the extension; rename one of them)"
             )
         seen[r.id] = r.path
-        validate_name("video id", r.id)
 
 
 def scan_folder(root: str | os.PathLike, *, extensions: Sequence[str] = VIDEO_EXTENSIONS) -> list[VideoRecord]:

@@ -46,9 +46,13 @@ CREATE TABLE IF NOT EXISTS entries (
     path TEXT,
     seconds REAL,
     updated REAL,
+    source_size INTEGER,
+    source_mtime_ns INTEGER,
     PRIMARY KEY (video_id, modality)
 );
 """
+# columns added after the first release: (name, type), added to older manifests on open
+_ADDED_ENTRY_COLUMNS = (("source_size", "INTEGER"), ("source_mtime_ns", "INTEGER"))
 
 VIDEO_COLUMNS = ("id", "path", "label", "split", "fps", "num_frames", "width", "height",
                  "duration", "has_audio", "probe_error")
@@ -64,6 +68,14 @@ class Manifest:
         self.conn = sqlite3.connect(self.path, timeout=120)
         self.conn.row_factory = sqlite3.Row
         self.conn.executescript(_SCHEMA)
+        have = {r[1] for r in self.conn.execute("PRAGMA table_info(entries)")}
+        for name, kind in _ADDED_ENTRY_COLUMNS:
+            if name not in have:
+                try:
+                    self.conn.execute(f"ALTER TABLE entries ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as e:  # another process added it first
+                    if "duplicate column" not in str(e):
+                        raise
         self.conn.commit()
 
     def close(self) -> None:
@@ -124,15 +136,20 @@ class Manifest:
         config_hash: Optional[str] = None,
         path: Optional[str] = None,
         seconds: Optional[float] = None,
+        source: Optional[tuple[int, int]] = None,
     ) -> None:
+        """Record one entry. ``source``: the video's ``(size, mtime_ns)`` when it was read, so
+        that a video replaced in place is extracted again."""
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        size, mtime_ns = source if source is not None else (None, None)
         self.conn.execute(
             """INSERT OR REPLACE INTO entries
-               (video_id, modality, status, error, extractor, config_json, config_hash, path, seconds, updated)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               (video_id, modality, status, error, extractor, config_json, config_hash, path, seconds, updated,
+                source_size, source_mtime_ns)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (video_id, modality, status, error, extractor, config_json, config_hash, path,
-             seconds, time.time()),
+             seconds, time.time(), size, mtime_ns),
         )
 
     def entry(self, video_id: str, modality: str) -> Optional[dict[str, Any]]:

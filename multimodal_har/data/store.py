@@ -31,16 +31,41 @@ MANIFEST_DB = "manifest.sqlite"
 _HOST = socket.gethostname()
 
 
+def name_problem(kind: str, name: str) -> str | None:
+    """Why a modality name or video id cannot be a path inside the store, or None if it can."""
+    if not isinstance(name, str) or not name:
+        return f"{kind} must be a non-empty string, got {name!r}"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return (f"{kind} {name!r} is not valid UTF-8 (the file name's bytes are in another encoding), "
+                f"which the store and its manifest cannot hold; rename the file")
+    if "\\" in name:
+        return (f"{kind} {name!r} contains a backslash, which the store cannot hold (on Windows it "
+                f"separates folders); rename the file")
+    parts = name.split("/")
+    if name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        return f"{kind} {name!r} is not a clean relative name (no leading '/', '.', '..' or empty parts)"
+    if kind == "modality" and ("/" in name or name.startswith(".")):
+        return f"modality {name!r} must be a single name without '/' and not start with '.'"
+    return None
+
+
 def validate_name(kind: str, name: str) -> str:
     """Check a modality name or video id can be used as a path inside the store."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"{kind} must be a non-empty string, got {name!r}")
-    parts = name.split("/")
-    if name.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in name:
-        raise ValueError(f"{kind} {name!r} is not a clean relative name (no leading '/', '.', '..' or empty parts)")
-    if kind == "modality" and ("/" in name or name.startswith(".")):
-        raise ValueError(f"modality {name!r} must be a single name without '/' and not start with '.'")
+    problem = name_problem(kind, name)
+    if problem is not None:
+        raise ValueError(problem)
     return name
+
+
+def source_stat(path: str | os.PathLike) -> tuple[int, int] | None:
+    """``(size, mtime_ns)`` of a source file (through symbolic links), or None if unreadable."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 def _pid_alive(pid: int) -> bool:
@@ -246,6 +271,48 @@ class FeatureStore:
                 return {k: attr_value(v) for k, v in f.attrs.items()}
         except OSError:
             return None
+
+    def check_entry(self, video_id: str, modality: str, *, config_hash: str,
+                    source: tuple[int, int] | None = None, datasets: tuple[str, ...] = ()) -> str | None:
+        """Why an entry's file cannot be trusted as done, or None if it can.
+
+        It must open, carry ``config_hash``, come from the source as it is now (when both the
+        file and ``source``, ``(size, mtime_ns)``, say), hold ``datasets`` with one length
+        (``num_frames`` of them where the file says), and every dataset's first and last
+        rows must read (a damaged chunk fails to decompress). Cheap enough to run on every
+        entry when planning; damage inside a chunk of uncompressed rows goes unnoticed.
+        """
+        import h5py
+
+        p = self.path(video_id, modality)
+        if not p.is_file():
+            return "no file"
+        try:
+            with h5py.File(p, "r") as f:
+                attrs = {k: attr_value(v) for k, v in f.attrs.items()}
+                if attrs.get("config_hash") != config_hash:
+                    return f"written with config {attrs.get('config_hash')}, not {config_hash}"
+                made_from = (attrs.get("source_size"), attrs.get("source_mtime_ns"))
+                if source is not None and None not in made_from and made_from != tuple(source):
+                    return "made from an earlier version of the source video"
+                absent = [d for d in datasets if not isinstance(f.get(d), h5py.Dataset)]
+                if absent:
+                    return f"incomplete: no dataset {', '.join(absent)}"
+                lengths = {d: f[d].shape[0] if f[d].shape else None for d in datasets}
+                if "num_frames" in attrs and datasets:
+                    lengths["num_frames attribute"] = attrs["num_frames"]
+                if len(set(lengths.values())) > 1:
+                    return f"incomplete: lengths differ ({lengths})"
+                found: list = []
+                f.visititems(lambda name, obj: found.append(obj) if isinstance(obj, h5py.Dataset) else None)
+                for ds in found:
+                    if not ds.shape:
+                        ds[()]
+                    elif ds.shape[0]:
+                        ds[0], ds[-1]
+        except (OSError, RuntimeError, ValueError, KeyError) as e:
+            return f"cannot be read ({type(e).__name__}: {e})"
+        return None
 
 
 def append_rows(ds: Any, rows: Any) -> None:

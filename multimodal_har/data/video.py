@@ -37,6 +37,7 @@ class VideoInfo:
     has_audio: bool
     audio_sample_rate: Optional[int] = None
     audio_channels: Optional[int] = None
+    audio_duration: Optional[float] = None  # seconds the audio stream's own header announces
 
 
 def _check_file(path: Path) -> None:
@@ -114,7 +115,18 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             has_audio=audio is not None,
             audio_sample_rate=int(audio.codec_context.sample_rate) if audio is not None else None,
             audio_channels=int(audio.codec_context.channels) if audio is not None else None,
+            audio_duration=_audio_duration(audio),
         )
+
+
+def _audio_duration(stream) -> Optional[float]:
+    """The audio stream's length from its header: its duration, or its frame count where the
+    container counts frames in time-base units (AVI), whichever is longer; None if unknown.
+    Not the container's duration: a video may legitimately run longer than its sound."""
+    if stream is None or not stream.time_base:
+        return None
+    known = [float(n * stream.time_base) for n in (stream.duration, stream.frames) if n]
+    return max(known) if known else None
 
 
 def resized_shape(height: int, width: int, short_side: Optional[int]) -> tuple[int, int]:

@@ -70,3 +70,42 @@ def test_extract_flow_alias(tmp_path, capsys):
     assert "flow [" in out and "1 extracted" in out and "pairs/s" in out
     with pytest.raises(SystemExit, match="choices: raft, ptlflow, tvl1, dis, farneback"):
         main(["extract", "flow", "--backend", "nope", "--videos", str(root), "--store", str(tmp_path / "s")])
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--short-side", "abc", "argument --short-side: expected an integer or none, got 'abc'"),
+    ("--stride", "2.5", "argument --stride: expected an integer, got '2.5'"),
+    ("--max-frames", "2.5", "argument --max-frames: expected an integer or none, got '2.5'"),
+    ("--fps", "fast", "argument --fps: expected a number or none, got 'fast'"),
+    ("--fps", "nan", "argument --fps: expected a number or none, got 'nan'"),
+    ("--fps", "0", "argument --fps: fps must be > 0, got 0.0"),
+    ("--short-side", "4", "argument --short-side: short_side must be >= 8 or None, got 4"),
+    ("--jpeg-quality", "0", "argument --jpeg-quality: jpeg_quality must be in 1..100, got 0"),
+])
+def test_a_bad_flag_is_refused_by_name_before_any_video(tmp_path, capsys, flag, value, message):
+    root = tmp_path / "v"
+    root.mkdir()
+    (root / "tai_chi.mp4").symlink_to(VIDEOS / "tai_chi.mp4")
+    store = tmp_path / "s"
+    try:
+        rc = main(["extract", "rgb", "--videos", str(root), "--store", str(store), "--no-progress", flag, value])
+    except SystemExit as e:  # argparse's own errors
+        rc = e.code
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "Traceback" not in err, err
+    assert not store.exists()  # no video was marked corrupt for a typo
+
+
+def test_numeric_flags_in_any_spelling(tmp_path, capsys):
+    root = tmp_path / "v"
+    root.mkdir()
+    (root / "tai_chi.mp4").symlink_to(VIDEOS / "tai_chi.mp4")
+    store = tmp_path / "s"
+    args = ["extract", "rgb", "--videos", str(root), "--store", str(store), "--no-progress", "--short-side", "32"]
+    assert main(args + ["--fps", "1e-1"]) == 0
+    with FeatureStore(store).open("tai_chi", "rgb") as f:
+        assert '"fps": 0.1' in f.attrs["config_json"] and f.attrs["num_frames"] == 1  # 10 s at 0.1 fps
+    assert main(args + ["--fps", "4"]) == 0
+    assert main(args + ["--fps", "4.0"]) == 0  # the same config: nothing to redo
+    out = capsys.readouterr().out
+    assert "1 extracted" in out and "0 extracted, 1 already done" in out

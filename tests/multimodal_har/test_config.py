@@ -3,7 +3,7 @@ from typing import Optional
 
 import pytest
 
-from multimodal_har.config import config_hash, from_dict, load_yaml, to_dict
+from multimodal_har.config import coerce_types, config_hash, from_dict, load_yaml, to_dict
 
 
 @dataclass
@@ -45,3 +45,34 @@ def test_load_yaml(tmp_path):
         load_yaml(p)
     p.write_text("")
     assert load_yaml(p) == {}
+
+
+def test_config_hash_is_canonical_for_numbers():
+    """``--fps 4`` and ``--fps 4.0`` (or YAML ``fps: 4``) are one config: one hash, no redo."""
+    from extractors import build_extractor
+
+    assert config_hash("rgb", 1, Outer(rate=4)) == config_hash("rgb", 1, Outer(rate=4.0))
+    assert build_extractor("rgb", fps=4).config_hash == build_extractor("rgb", fps=4.0).config_hash
+    assert build_extractor("audio", win_ms=25).config_hash == build_extractor("audio").config_hash
+
+
+def test_coerce_types_checks_values_against_the_field_types():
+    from extractors import build_extractor
+
+    assert coerce_types(Outer, {"rate": 4, "name": "a"}) == {"rate": 4.0, "name": "a"}
+    assert coerce_types(Inner, {"depth": 3.0}) == {"depth": 3}
+    for data, match in [({"depth": 2.5}, "depth must be an integer, got 2.5"),
+                        ({"depth": "abc"}, "depth must be an integer, got 'abc'"),
+                        ({"depth": True}, "depth must be an integer, got True"),
+                        ({"depth": None}, "depth must be an integer, got None")]:
+        with pytest.raises(ValueError, match=match):
+            coerce_types(Inner, data, where="inner")
+    with pytest.raises(ValueError, match="rate must be a finite number or None, got 'fast'"):
+        coerce_types(Outer, {"rate": "fast"})
+    with pytest.raises(ValueError, match="rate must be a finite number or None, got nan"):
+        coerce_types(Outer, {"rate": float("nan")})
+    # what the extractors are built from (YAML files, the command line, Python keywords)
+    with pytest.raises(ValueError, match="stride must be an integer, got 2.5"):
+        build_extractor("rgb", stride=2.5)
+    with pytest.raises(ValueError, match="short_side must be an integer or None, got 'abc'"):
+        build_extractor("rgb", {"short_side": "abc"})
