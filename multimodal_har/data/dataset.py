@@ -55,7 +55,7 @@ from multimodal_har.skeleton.layouts import STREAMS
 
 from . import augment as A
 from .batch import apply_affine, collate, finish_batch, mask_name, times_name
-from .loader import EpochSampler, make_loader
+from .loader import EpochSampler, make_loader, seed_worker
 from .store import CachedEntry, FeatureStore, attr_value
 
 log = logging.getLogger(__name__)
@@ -517,6 +517,7 @@ class StoreDataset(Dataset):
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
         epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
+        seed_worker(self.seed, epoch)  # in a worker: its global RNGs follow (seed, epoch) too
         vid, label = self.videos[index // self.config.windows_per_video]
         spans, here = [], []
         for s in self.streams:
