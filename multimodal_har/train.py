@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .atomic import atomic_path
+from .atomic import atomic_path, sweep_stale
 from .experiment import ExperimentConfig, build_model, save_config
 from .model import ModelOutput, MultimodalClassifier
 from .recipes import (FusionWithHeads, encoder_param_groups, init_late_heads, load_trained_encoders, modality_heads,
@@ -362,6 +362,7 @@ class Trainer:
         self.model = build_model(config.model, len(self.classes)).to(self.dist.device)
         self.per_modality = (self.cfg.aux_loss_weight > 0 or self.cfg.ogm_alpha > 0) and len(self.model.modalities) > 1
         self.progress = not quiet and self.dist.main and sys.stderr.isatty()
+        cleaned = []
         if self.dist.main:
             last = self.run_dir / "last.pt"
             if last.exists() and not resume:
@@ -370,13 +371,30 @@ class Trainer:
             if resume and not last.exists():
                 raise FileNotFoundError(f"--resume: no {last} to continue from")
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            cleaned = self._clean_run_dir(fresh=not resume)
             save_config(config, self.run_dir / "config.yaml")
         _barrier(self.dist)
         self.log = RunLog(self.run_dir, enabled=self.dist.main, quiet=quiet)
+        for line in cleaned:
+            self.log.info(line)
         self.amp = self.cfg.amp and self.dist.device.type == "cuda"
         self.loader = self._train_loader()
         eval_bs = (self.cfg.eval_batch_size or self.cfg.batch_size) // self.dist.world or 1
         self.val_loader = eval_loader(self.val_ds, eval_bs, config.data.num_workers, self.dist) if len(self.val_ds) else None
+
+    def _clean_run_dir(self, *, fresh: bool) -> list[str]:
+        """What a killed run left: the temporary files of checkpoints it was writing (up to a
+        model and optimiser each); on a fresh start (no ``last.pt``), also its ``metrics.jsonl``
+        rows and ``best.pt``, which the new run writes again from epoch 1. Returns log lines."""
+        lines = [f"removed {p.name}, left by a killed run" for p in sweep_stale(self.run_dir)]
+        if fresh:
+            old = [self.run_dir / n for n in ("metrics.jsonl", "best.pt")] + sorted(
+                (self.run_dir / "tensorboard").glob("events.out.tfevents.*"))
+            for path in (p for p in old if p.exists()):
+                path.unlink()
+                lines.append(f"removed {path.relative_to(self.run_dir)} of a run killed before its first last.pt: "
+                             f"starting over")
+        return lines
 
     def _train_loader(self):
         from .data.dataset import make_loader
