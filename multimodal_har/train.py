@@ -328,7 +328,37 @@ def _make_datasets(config: ExperimentConfig):
     if list(val_ds.classes) != list(train_ds.classes):
         raise ValueError(f"the validation split's classes differ from the training split's: "
                          f"{list(val_ds.classes)} vs {list(train_ds.classes)}")
+    _check_training_data(config, train_ds)
     return train_ds, val_ds
+
+
+def _check_training_data(config: ExperimentConfig, train_ds) -> None:
+    """Stop before training when the data cannot make a sound model: a class of the validation
+    or test split (or of ``classes``) that no training sample has (it used to train to the end
+    and fail at ``mhar evaluate``), or a configured stream that no training video has (it would
+    train as always missing)."""
+    from .data.dataset import split_videos
+    from .data.store import FeatureStore
+
+    manifest = FeatureStore(config.data.store).manifest
+    trained = {train_ds.classes[label] for _, label in train_ds.videos if label >= 0}
+    videos = manifest.videos()
+    for split in dict.fromkeys((config.data.val_split, config.data.test_split)):
+        labels = {v["label"] for v in split_videos(videos, config.data, split) if v["label"] is not None}
+        if labels - trained:
+            raise ValueError(f"split {split!r} has classes with no training sample: {sorted(labels - trained)} "
+                             f"(the training split has {sorted(trained)}); a model cannot learn them: move some "
+                             f"of their videos to the training split, or leave these classes out of the store")
+    unused = [c for c in train_ds.classes if c not in trained]
+    if unused:
+        raise ValueError(f"classes {unused} (configured in `classes`) have no training sample")
+    counts = manifest.counts()
+    for s in train_ds.streams:
+        if not any(vid in s.videos for vid, _ in train_ds.videos):
+            have = ", ".join(f"{n} {status}" for status, n in sorted(counts.get(s.source, {}).items())) or "none"
+            raise ValueError(f"data.modalities.{s.name}: no training video has a usable {s.source!r} entry "
+                             f"({len(train_ds.videos)} videos; the store's {s.source!r} entries: {have}); "
+                             f"extract it again (`mhar manifest STORE` lists the failures) or remove the stream")
 
 
 def _check_modalities(config: ExperimentConfig, dataset) -> None:
