@@ -63,14 +63,15 @@ def sweep_stale(folder: str | os.PathLike) -> list[Path]:
     removed = []
     for tmp in Path(folder).glob(".*.tmp"):
         pid = tmp.name[:-len(".tmp")].rpartition(".")[2]
-        if not pid.isdigit() or (int(pid) != os.getpid() and _running(int(pid))):
+        if not pid.isdigit() or (int(pid) != os.getpid() and pid_running(int(pid))):
             continue
         tmp.unlink(missing_ok=True)
         removed.append(tmp)
     return removed
 
 
-def _running(pid: int) -> bool:
+def pid_running(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (a process of another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
