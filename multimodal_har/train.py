@@ -10,11 +10,14 @@ Checkpoints are atomic (a temporary file in the same folder, fsync, ``os.replace
 ``last.pt`` after every epoch (model, optimiser, schedule, scaler, epoch, the RNG states of
 python / numpy / torch / CUDA of every process, best metric, early-stop counter) and
 ``best.pt`` whenever the validation top-1 improves (written before ``last.pt``, so that a
-kill between the two loses nothing). ``--resume`` continues from ``last.pt``; in
-deterministic mode the result is the same as that of an uninterrupted run, since every draw
-of an epoch (window sampling via ``dataset.set_epoch``, shuffling, modality dropout, dropout)
-follows from the RNG states saved at the end of the previous one. A killed run loses at
-most the epoch it was in.
+kill between the two loses nothing). ``--resume`` continues from ``last.pt``; the result is
+the same as that of an uninterrupted run (on CUDA in deterministic mode), data-loader workers
+included, since every draw of an epoch follows from the seed and the epoch (window sampling,
+augmentation and shuffling, :mod:`multimodal_har.data.loader`) or from the RNG states saved at
+the end of the previous one (modality dropout, dropout). A killed run loses at most the epoch
+it was in. Starting, a run removes the checkpoint temporary files a killed one left; a fresh
+start (no ``last.pt``) also removes a killed run's ``metrics.jsonl``, ``best.pt`` and events,
+and ``--resume`` drops the metrics rows after its epoch, so no epoch is logged twice.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) each process takes ``batch_size / world_size``
 samples of every global batch (a ``DistributedSampler`` through ``make_loader``); training

@@ -32,8 +32,8 @@ seed, so they see the same frames, rotation, scale and jitter: fusing them at th
 the index from :func:`make_loader`'s sampler, so :meth:`StoreDataset.set_epoch` works with
 persistent workers, which keep their own copy of the dataset.
 
-Bad input: a store without a configured modality, or val/test classes unknown to the train
-split, raise ``ValueError`` at construction. A video whose entry is missing (manifest status not
+Bad input: a store without a configured modality, val/test classes unknown to the train
+split, or an rgb/flow crop larger than the stored frames, raise ``ValueError`` at construction. A video whose entry is missing (manifest status not
 ``ok``) lacks that stream; a video lacking every stream is dropped at construction with a
 warning. An entry that fails to read, or holds NaN/inf in the frames read, is logged and treated
 as missing for that sample (training goes on; the log names video and stream).
