@@ -324,6 +324,8 @@ def _unwrap(module: nn.Module) -> nn.Module:
 
 
 def _make_datasets(config: ExperimentConfig):
+    """``(train, val, notes)``: the datasets, checked (:func:`_check_training_data`), and what
+    the run log should say about them."""
     from .data.dataset import StoreDataset
 
     train_ds = StoreDataset(config.data, config.data.train_split, train=True, classes=config.classes, seed=config.seed)
@@ -331,30 +333,20 @@ def _make_datasets(config: ExperimentConfig):
     if list(val_ds.classes) != list(train_ds.classes):
         raise ValueError(f"the validation split's classes differ from the training split's: "
                          f"{list(val_ds.classes)} vs {list(train_ds.classes)}")
-    _check_training_data(config, train_ds)
-    return train_ds, val_ds
+    return train_ds, val_ds, _check_training_data(config, train_ds)
 
 
-def _check_training_data(config: ExperimentConfig, train_ds) -> None:
-    """Stop before training when the data cannot make a sound model: a class of the validation
-    or test split (or of ``classes``) that no training sample has (it used to train to the end
-    and fail at ``mhar evaluate``), or a configured stream that no training video has (it would
-    train as always missing)."""
+def _check_training_data(config: ExperimentConfig, train_ds) -> list[str]:
+    """Stop before training when the data cannot make a sound model: a class that videos of the
+    validation or test split have (videos with a configured stream: the others are not
+    evaluated) but no training sample has (it used to train to the end and fail at ``mhar
+    evaluate``), or a configured stream that no training video has (it would train as always
+    missing). A class of ``classes`` that no split has is only a warning (returned): e.g. the
+    subset runs of ``mhar ablate --retrain`` keep the full run's class list."""
     from .data.dataset import split_videos
     from .data.store import FeatureStore
 
     manifest = FeatureStore(config.data.store).manifest
-    trained = {train_ds.classes[label] for _, label in train_ds.videos if label >= 0}
-    videos = manifest.videos()
-    for split in dict.fromkeys((config.data.val_split, config.data.test_split)):
-        labels = {v["label"] for v in split_videos(videos, config.data, split) if v["label"] is not None}
-        if labels - trained:
-            raise ValueError(f"split {split!r} has classes with no training sample: {sorted(labels - trained)} "
-                             f"(the training split has {sorted(trained)}); a model cannot learn them: move some "
-                             f"of their videos to the training split, or leave these classes out of the store")
-    unused = [c for c in train_ds.classes if c not in trained]
-    if unused:
-        raise ValueError(f"classes {unused} (configured in `classes`) have no training sample")
     counts = manifest.counts()
     for s in train_ds.streams:
         if not any(vid in s.videos for vid, _ in train_ds.videos):
@@ -362,6 +354,18 @@ def _check_training_data(config: ExperimentConfig, train_ds) -> None:
             raise ValueError(f"data.modalities.{s.name}: no training video has a usable {s.source!r} entry "
                              f"({len(train_ds.videos)} videos; the store's {s.source!r} entries: {have}); "
                              f"extract it again (`mhar manifest STORE` lists the failures) or remove the stream")
+    trained = {train_ds.classes[label] for _, label in train_ds.videos if label >= 0}
+    videos = manifest.videos()
+    for split in dict.fromkeys((config.data.val_split, config.data.test_split)):
+        labels = {v["label"] for v in split_videos(videos, config.data, split)
+                  if v["label"] is not None and any(v["id"] in s.videos for s in train_ds.streams)}
+        if labels - trained:
+            raise ValueError(f"split {split!r} has classes with no training sample: {sorted(labels - trained)} "
+                             f"(the training split has {sorted(trained)}); a model cannot learn them: move some "
+                             f"of their videos to the training split, or leave these classes out of the store")
+    unused = [c for c in train_ds.classes if c not in trained]
+    return [f"warning: classes {unused} of `classes` have no training sample (nor any validation or test one): "
+            f"the model will not predict them"] if unused else []
 
 
 def _check_modalities(config: ExperimentConfig, dataset) -> None:
@@ -385,7 +389,7 @@ class Trainer:
             torch.backends.cudnn.benchmark = False
         seed_everything(config.seed)
         # the data first: a missing modality or mismatched classes stop the run here
-        self.train_ds, self.val_ds = _make_datasets(config)
+        self.train_ds, self.val_ds, notes = _make_datasets(config)
         _check_modalities(config, self.train_ds)
         self.classes = list(self.train_ds.classes)
         config.classes = self.classes
@@ -408,7 +412,7 @@ class Trainer:
             save_config(config, self.run_dir / "config.yaml")
         _barrier(self.dist)
         self.log = RunLog(self.run_dir, enabled=self.dist.main, quiet=quiet)
-        for line in cleaned:
+        for line in cleaned + notes:
             self.log.info(line)
         self.amp = self.cfg.amp and self.dist.device.type == "cuda"
         self.loader = self._train_loader()

@@ -127,6 +127,13 @@ def test_a_class_missing_from_training_stops_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"split 'test' has classes with no training sample: \['hammer'\]"):
         train(experiment_from_dict(tiny_config(root, tmp_path / "run", epochs=1)), quiet=True)
     assert not (tmp_path / "run" / "last.pt").exists() and not (tmp_path / "run" / "metrics.jsonl").exists()
+    # a class only `classes` names (no split to evaluate it on): trained, with a warning in the log
+    cfg = tiny_config(root, tmp_path / "run", epochs=1)
+    cfg["data"]["test_split"] = "test_b"
+    cfg["classes"] = ["hammer", "high arm wave", "horizontal arm wave"]
+    train(experiment_from_dict(cfg), quiet=True)
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "warning: classes ['hammer'] of `classes` have no training sample" in log
 
 
 def test_a_modality_with_no_usable_entry_is_an_error(tmp_path):
