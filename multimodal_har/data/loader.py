@@ -14,6 +14,7 @@ dataset's own draws use generators of ``(seed, epoch, index)`` and need none of 
 from __future__ import annotations
 
 import random
+import sys
 from typing import TYPE_CHECKING, Iterator, Optional
 
 import numpy as np
@@ -89,6 +90,11 @@ def seed_worker(seed: int, epoch: int) -> None:
 
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)  # parallelism comes from the workers
+    if "cv2" in sys.modules:
+        # OpenCV came with the fork, its thread pool's threads did not: setNumThreads would
+        # wait for them for ever (OpenCV 4.11) once the parent had used the pool. Its parallel
+        # functions themselves still work in the worker.
+        return
     try:  # OpenCV's own thread pool (colour conversion) would also take every core in every worker
         import cv2
 

@@ -44,3 +44,18 @@ def test_resumed_epoch_repeats_with_persistent_workers(store):
     assert [ids for ids, _ in again] == [ids for ids, _ in epochs[2]]
     for (_, a), (_, b) in zip(again, epochs[2]):
         assert torch.equal(a, b)
+
+
+def test_workers_start_after_opencv_ran_its_thread_pool(store):
+    """A process that used OpenCV's thread pool (extraction, decoding in the dataset's probe)
+    then forks workers: cv2.setNumThreads in a worker waited for ever on the pool's threads,
+    which a fork does not copy."""
+    cv2 = pytest.importorskip("cv2")
+    frame = np.random.default_rng(0).integers(0, 255, (1500, 1500, 3), dtype=np.uint8)
+    for _ in range(3):  # the pool's threads start and wait for work
+        cv2.GaussianBlur(frame, (31, 31), 5)
+    cfg = DataConfig(store=str(store), val_fraction=0, modalities={"joint": {"source": "pose3d", "rate_hz": 15.0}})
+    ds = StoreDataset(cfg, "train", train=True)
+    loader = make_loader(ds, 4, shuffle=True, num_workers=2)
+    loader.timeout = 60  # a hung worker fails the test instead of the suite
+    assert sum(len(b["ids"]) for b in loader) == len(ds)
