@@ -54,3 +54,28 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def sweep_stale(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of :func:`atomic_path` in ``folder`` that a killed process
+    left (``.NAME.PID.tmp`` whose process is gone; a kill skips the ``finally`` that removes
+    them); returns what was removed. Files of running processes are left alone."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        pid = tmp.name[:-len(".tmp")].rpartition(".")[2]
+        if not pid.isdigit() or (int(pid) != os.getpid() and pid_running(int(pid))):
+            continue
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
+
+
+def pid_running(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (a process of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import types
 import typing
 from pathlib import Path
 from typing import Any, Mapping, Type, TypeVar
@@ -36,10 +37,90 @@ def from_dict(cls: Type[T], data: Mapping[str, Any] | None, *, where: str = "") 
     kwargs = {}
     for name, value in data.items():
         hint = hints.get(name)
-        if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
-            value = from_dict(hint, value, where=f"{where}.{name}" if where else name)
+        key = f"{where}.{name}" if where else name
+        check_type(value, hint, where=key)
+        if dataclasses.is_dataclass(hint) and (value is None or isinstance(value, Mapping)):
+            value = from_dict(hint, value, where=key)
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def _describe(hint: Any) -> str:
+    """``int`` -> 'an integer', ``Optional[list[float]]`` -> 'a list or null'..."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        return " or ".join(dict.fromkeys(_describe(a) for a in args))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if dataclasses.is_dataclass(hint):
+        return f"a mapping of {hint.__name__} keys"
+    if (origin is dict or hint is dict) and len(args) == 2 and dataclasses.is_dataclass(args[1]):
+        return f"a mapping of names to {args[1].__name__} mappings"
+    names = {type(None): "null", bool: "true or false", int: "an integer", float: "a number", str: "a string",
+             list: "a list", tuple: "a list", dict: "a mapping"}
+    return names.get(origin or hint, getattr(hint, "__name__", str(hint)))
+
+
+def check_type(value: Any, hint: Any, *, where: str) -> None:
+    """Raise ``ValueError('{where}: expected an integer, got 1.5')`` unless ``value`` (as read
+    from YAML) fits the type hint ``hint``: YAML has ints, floats, bools, strings, lists,
+    mappings and null; an int is a fine float, a bool is neither; a list is a fine tuple; a
+    dataclass takes a mapping of its keys (or null: its defaults), or an instance. Hints it
+    does not know (``Any``, other classes) accept anything."""
+    if not _fits(value, hint, where):
+        raise ValueError(f"{where}: expected {_describe(hint)}, got {value!r}")
+
+
+def _fits(value: Any, hint: Any, where: str) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is None or hint is Any:
+        return True
+    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        if value is None:
+            return type(None) in args
+        arms = [a for a in args if a is not type(None)]
+        if len(arms) == 1:  # Optional[X]: an element of X's is named by its own path
+            return _fits(value, arms[0], where)
+        return any(_fits_quietly(value, a, where) for a in arms)
+    if origin is typing.Literal:
+        return value in args
+    if hint is type(None):
+        return value is None
+    if dataclasses.is_dataclass(hint):
+        return value is None or isinstance(value, (Mapping, hint))
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (list, tuple, typing.get_origin(typing.Sequence[int])) or hint in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            for i, (v, a) in enumerate(zip(value, args)):
+                check_type(v, a, where=f"{where}[{i}]")
+        elif args:
+            for i, v in enumerate(value):
+                check_type(v, args[0], where=f"{where}[{i}]")
+        return True
+    if origin in (dict, typing.get_origin(typing.Mapping[str, int])) or hint is dict:
+        if not isinstance(value, Mapping):
+            return False
+        if len(args) == 2:
+            for k, v in value.items():
+                check_type(v, args[1], where=f"{where}.{k}")
+        return True
+    return True  # a hint this check does not know: the dataclass's own checks decide
+
+
+def _fits_quietly(value: Any, hint: Any, where: str) -> bool:
+    try:
+        return _fits(value, hint, where)
+    except ValueError:
+        return False
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -10,11 +10,14 @@ Checkpoints are atomic (a temporary file in the same folder, fsync, ``os.replace
 ``last.pt`` after every epoch (model, optimiser, schedule, scaler, epoch, the RNG states of
 python / numpy / torch / CUDA of every process, best metric, early-stop counter) and
 ``best.pt`` whenever the validation top-1 improves (written before ``last.pt``, so that a
-kill between the two loses nothing). ``--resume`` continues from ``last.pt``; in
-deterministic mode the result is the same as that of an uninterrupted run, since every draw
-of an epoch (window sampling via ``dataset.set_epoch``, shuffling, modality dropout, dropout)
-follows from the RNG states saved at the end of the previous one. A killed run loses at
-most the epoch it was in.
+kill between the two loses nothing). ``--resume`` continues from ``last.pt``; the result is
+the same as that of an uninterrupted run (on CUDA in deterministic mode), data-loader workers
+included, since every draw of an epoch follows from the seed and the epoch (window sampling,
+augmentation and shuffling, :mod:`multimodal_har.data.loader`) or from the RNG states saved at
+the end of the previous one (modality dropout, dropout). A killed run loses at most the epoch
+it was in. Starting, a run removes the checkpoint temporary files a killed one left; a fresh
+start (no ``last.pt``) also removes a killed run's ``metrics.jsonl``, ``best.pt`` and events,
+and ``--resume`` drops the metrics rows after its epoch, so no epoch is logged twice.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) each process takes ``batch_size / world_size``
 samples of every global batch (a ``DistributedSampler`` through ``make_loader``); training
@@ -46,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .atomic import atomic_path
+from .atomic import atomic_path, sweep_stale
 from .experiment import ExperimentConfig, build_model, save_config
 from .model import ModelOutput, MultimodalClassifier
 from .recipes import (FusionWithHeads, encoder_param_groups, init_late_heads, load_trained_encoders, modality_heads,
@@ -321,6 +324,8 @@ def _unwrap(module: nn.Module) -> nn.Module:
 
 
 def _make_datasets(config: ExperimentConfig):
+    """``(train, val, notes)``: the datasets, checked (:func:`_check_training_data`), and what
+    the run log should say about them."""
     from .data.dataset import StoreDataset
 
     train_ds = StoreDataset(config.data, config.data.train_split, train=True, classes=config.classes, seed=config.seed)
@@ -328,7 +333,39 @@ def _make_datasets(config: ExperimentConfig):
     if list(val_ds.classes) != list(train_ds.classes):
         raise ValueError(f"the validation split's classes differ from the training split's: "
                          f"{list(val_ds.classes)} vs {list(train_ds.classes)}")
-    return train_ds, val_ds
+    return train_ds, val_ds, _check_training_data(config, train_ds)
+
+
+def _check_training_data(config: ExperimentConfig, train_ds) -> list[str]:
+    """Stop before training when the data cannot make a sound model: a class that videos of the
+    validation or test split have (videos with a configured stream: the others are not
+    evaluated) but no training sample has (it used to train to the end and fail at ``mhar
+    evaluate``), or a configured stream that no training video has (it would train as always
+    missing). A class of ``classes`` that no split has is only a warning (returned): e.g. the
+    subset runs of ``mhar ablate --retrain`` keep the full run's class list."""
+    from .data.dataset import split_videos
+    from .data.store import FeatureStore
+
+    manifest = FeatureStore(config.data.store).manifest
+    counts = manifest.counts()
+    for s in train_ds.streams:
+        if not any(vid in s.videos for vid, _ in train_ds.videos):
+            have = ", ".join(f"{n} {status}" for status, n in sorted(counts.get(s.source, {}).items())) or "none"
+            raise ValueError(f"data.modalities.{s.name}: no training video has a usable {s.source!r} entry "
+                             f"({len(train_ds.videos)} videos; the store's {s.source!r} entries: {have}); "
+                             f"extract it again (`mhar manifest STORE` lists the failures) or remove the stream")
+    trained = {train_ds.classes[label] for _, label in train_ds.videos if label >= 0}
+    videos = manifest.videos()
+    for split in dict.fromkeys((config.data.val_split, config.data.test_split)):
+        labels = {v["label"] for v in split_videos(videos, config.data, split)
+                  if v["label"] is not None and any(v["id"] in s.videos for s in train_ds.streams)}
+        if labels - trained:
+            raise ValueError(f"split {split!r} has classes with no training sample: {sorted(labels - trained)} "
+                             f"(the training split has {sorted(trained)}); a model cannot learn them: move some "
+                             f"of their videos to the training split, or leave these classes out of the store")
+    unused = [c for c in train_ds.classes if c not in trained]
+    return [f"warning: classes {unused} of `classes` have no training sample (nor any validation or test one): "
+            f"the model will not predict them"] if unused else []
 
 
 def _check_modalities(config: ExperimentConfig, dataset) -> None:
@@ -352,7 +389,7 @@ class Trainer:
             torch.backends.cudnn.benchmark = False
         seed_everything(config.seed)
         # the data first: a missing modality or mismatched classes stop the run here
-        self.train_ds, self.val_ds = _make_datasets(config)
+        self.train_ds, self.val_ds, notes = _make_datasets(config)
         _check_modalities(config, self.train_ds)
         self.classes = list(self.train_ds.classes)
         config.classes = self.classes
@@ -362,6 +399,7 @@ class Trainer:
         self.model = build_model(config.model, len(self.classes)).to(self.dist.device)
         self.per_modality = (self.cfg.aux_loss_weight > 0 or self.cfg.ogm_alpha > 0) and len(self.model.modalities) > 1
         self.progress = not quiet and self.dist.main and sys.stderr.isatty()
+        cleaned = []
         if self.dist.main:
             last = self.run_dir / "last.pt"
             if last.exists() and not resume:
@@ -370,13 +408,30 @@ class Trainer:
             if resume and not last.exists():
                 raise FileNotFoundError(f"--resume: no {last} to continue from")
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            cleaned = self._clean_run_dir(fresh=not resume)
             save_config(config, self.run_dir / "config.yaml")
         _barrier(self.dist)
         self.log = RunLog(self.run_dir, enabled=self.dist.main, quiet=quiet)
+        for line in cleaned + notes:
+            self.log.info(line)
         self.amp = self.cfg.amp and self.dist.device.type == "cuda"
         self.loader = self._train_loader()
         eval_bs = (self.cfg.eval_batch_size or self.cfg.batch_size) // self.dist.world or 1
         self.val_loader = eval_loader(self.val_ds, eval_bs, config.data.num_workers, self.dist) if len(self.val_ds) else None
+
+    def _clean_run_dir(self, *, fresh: bool) -> list[str]:
+        """What a killed run left: the temporary files of checkpoints it was writing (up to a
+        model and optimiser each); on a fresh start (no ``last.pt``), also its ``metrics.jsonl``
+        rows and ``best.pt``, which the new run writes again from epoch 1. Returns log lines."""
+        lines = [f"removed {p.name}, left by a killed run" for p in sweep_stale(self.run_dir)]
+        if fresh:
+            old = [self.run_dir / n for n in ("metrics.jsonl", "best.pt")] + sorted(
+                (self.run_dir / "tensorboard").glob("events.out.tfevents.*"))
+            for path in (p for p in old if p.exists()):
+                path.unlink()
+                lines.append(f"removed {path.relative_to(self.run_dir)} of a run killed before its first last.pt: "
+                             f"starting over")
+        return lines
 
     def _train_loader(self):
         from .data.dataset import make_loader

@@ -32,8 +32,8 @@ seed, so they see the same frames, rotation, scale and jitter: fusing them at th
 the index from :func:`make_loader`'s sampler, so :meth:`StoreDataset.set_epoch` works with
 persistent workers, which keep their own copy of the dataset.
 
-Bad input: a store without a configured modality, or val/test classes unknown to the train
-split, raise ``ValueError`` at construction. A video whose entry is missing (manifest status not
+Bad input: a store without a configured modality, val/test classes unknown to the train
+split, or an rgb/flow crop larger than the stored frames, raise ``ValueError`` at construction. A video whose entry is missing (manifest status not
 ``ok``) lacks that stream; a video lacking every stream is dropped at construction with a
 warning. An entry that fails to read, or holds NaN/inf in the frames read, is logged and treated
 as missing for that sample (training goes on; the log names video and stream).
@@ -55,7 +55,7 @@ from multimodal_har.skeleton.layouts import STREAMS
 
 from . import augment as A
 from .batch import apply_affine, collate, finish_batch, mask_name, times_name
-from .loader import EpochSampler, make_loader
+from .loader import EpochSampler, make_loader, seed_worker
 from .store import CachedEntry, FeatureStore, attr_value
 
 log = logging.getLogger(__name__)
@@ -157,6 +157,9 @@ class ModalityConfig:
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise ValueError(f"{name} must be >= 1 or None, got {v}")
+        if self.crop is not None and self.resize is not None and self.crop > self.resize:
+            raise ValueError(f"crop ({self.crop}) must not exceed resize ({self.resize}), the short side the frames "
+                             f"are resized to before cropping")
         if self.rate_hz is not None and not self.rate_hz > 0:
             raise ValueError(f"rate_hz must be > 0 or None, got {self.rate_hz}")
         if self.normalize is not None:
@@ -423,12 +426,27 @@ class StoreDataset(Dataset):
                                  f"{sorted(f.keys())}); set `key` in the modality config")
             if s.kind in ("pose", "signal") and "timestamps" not in f:
                 self._rate(f, s)  # raises if it cannot be timed
+            if s.kind in ("rgb", "flow"):
+                self._check_crop(f, s, vid)
             for vid in vids[:3]:  # the first readable, finite entry
                 out = self._load(vid, s, -np.inf, np.inf, None)
                 if out is not None:
                     self._shapes[(s.input, s.cfg.kwarg)] = tuple(out[0].shape[1:])
                     break
         self._close_all()
+
+    def _check_crop(self, f: Any, s: _Stream, vid: str) -> None:
+        """A crop larger than the frames would upsample every one of them (``crop: 4000`` on
+        64 px frames takes gigabytes per batch): refused, with the sizes, unless ``resize``
+        sets the short side first (then ``crop <= resize``, checked by the config)."""
+        crop = s.cfg.crop
+        if crop is None or s.cfg.resize is not None or "height" not in f.attrs:
+            return
+        h, w = int(attr_value(f.attrs["height"])), int(attr_value(f.attrs["width"]))
+        if crop > min(h, w):
+            raise ValueError(f"data.modalities.{s.name}.crop ({crop}) is larger than the stored frames of "
+                             f"{s.source} ({w}x{h} px in {vid!r}): set crop <= {min(h, w)}, or resize (the short "
+                             f"side before cropping) >= crop")
 
     def _rate(self, f: Any, s: _Stream) -> float:
         for k in ("rate_hz", "fps"):
@@ -517,6 +535,7 @@ class StoreDataset(Dataset):
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
         epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
+        seed_worker(self.seed, epoch)  # in a worker: its global RNGs follow (seed, epoch) too
         vid, label = self.videos[index // self.config.windows_per_video]
         spans, here = [], []
         for s in self.streams:

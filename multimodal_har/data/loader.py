@@ -1,13 +1,25 @@
 """Loading :class:`~multimodal_har.data.dataset.StoreDataset` items: the epoch sampler (exact
-resume, class balance, sharding over ranks) and the DataLoader around it."""
+resume, class balance, sharding over ranks) and the DataLoader around it.
+
+Exact resume with worker processes: every random draw of an epoch follows from ``(seed,
+epoch)``, wherever the epoch starts. The sampler's order is a function of them
+(:class:`EpochSampler`); the DataLoader draws its workers' base seed from its own generator
+(seeded with ``seed``), not from the global torch RNG, whose state the trainer saves; and each
+worker re-seeds python's, numpy's and torch's global RNGs from ``(seed, epoch, worker id)``
+when it meets a new epoch (:func:`seed_worker`), so code that draws from them in a worker (a
+user's augmentation) repeats too, although persistent workers live across epochs. (The
+dataset's own draws use generators of ``(seed, epoch, index)`` and need none of this.)
+"""
 
 from __future__ import annotations
 
+import random
+import sys
 from typing import TYPE_CHECKING, Iterator, Optional
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Sampler, get_worker_info
 
 if TYPE_CHECKING:
     from .dataset import StoreDataset
@@ -58,8 +70,31 @@ class EpochSampler(Sampler):
             yield epoch, int(i)
 
 
+_seeded: Optional[tuple[int, int]] = None  # (seed, epoch) this worker process was last seeded for
+
+
+def seed_worker(seed: int, epoch: int) -> None:
+    """In a DataLoader worker, seed python's, numpy's and torch's global RNGs from ``(seed,
+    epoch, worker id)`` the first time ``epoch`` comes (nothing in the main process, whose
+    states the trainer saves and restores). Items call it with the epoch they travel with."""
+    global _seeded
+    info = get_worker_info()
+    if info is None or _seeded == (seed, epoch):
+        return
+    _seeded = (seed, epoch)
+    state = np.random.SeedSequence([seed, epoch, info.id]).generate_state(2, dtype=np.uint64)
+    random.seed(int(state[0]))
+    np.random.seed(int(state[0]) % 2**32)
+    torch.manual_seed(int(state[1]) % 2**63)
+
+
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)  # parallelism comes from the workers
+    if "cv2" in sys.modules:
+        # OpenCV came with the fork, its thread pool's threads did not: setNumThreads would
+        # wait for them for ever (OpenCV 4.11) once the parent had used the pool. Its parallel
+        # functions themselves still work in the worker.
+        return
     try:  # OpenCV's own thread pool (colour conversion) would also take every core in every worker
         import cv2
 
@@ -86,10 +121,13 @@ def make_loader(dataset: StoreDataset, batch_size: int, *, shuffle: bool, class_
         rank, world = dist.get_rank(), dist.get_world_size()
     sampler = EpochSampler(dataset, shuffle=shuffle, seed=seed, balanced=class_balanced, rank=rank,
                            world_size=world)
+    # the workers' base seed from a generator of our own: creating the iterator (once, with
+    # persistent workers, in whichever epoch the run starts) must not draw from the global RNG
+    generator = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       collate_fn=dataset.collate, pin_memory=torch.cuda.is_available(),
-                      persistent_workers=num_workers > 0, drop_last=drop_last,
+                      persistent_workers=num_workers > 0, drop_last=drop_last, generator=generator,
                       worker_init_fn=_worker_init if num_workers > 0 else None)
 
 
-__all__ = ["EpochSampler", "make_loader"]
+__all__ = ["EpochSampler", "make_loader", "seed_worker"]

@@ -44,6 +44,7 @@ from torch_geometric.nn import MessagePassing
 
 from multimodal_har.skeleton.layouts import Layout
 
+from .pyg_templates import generated_code_dir
 from .skeleton_gcn import PAPER_CHANNELS, SkeletonGraphEncoder, block_residual, partition_adjacency
 
 AGGREGATIONS = ("fused", "scatter")
@@ -57,7 +58,8 @@ class RefinedGraphAggregation(MessagePassing):
     """
 
     def __init__(self, *, num_nodes: int, aggregation: str = "fused") -> None:
-        super().__init__(aggr="add", node_dim=-2)
+        with generated_code_dir():  # PyG writes its generated propagate module now; not into /tmp
+            super().__init__(aggr="add", node_dim=-2)
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"unknown aggregation {aggregation!r}; valid choices: {', '.join(AGGREGATIONS)}")
         self.aggregation = aggregation

@@ -35,6 +35,7 @@ from multimodal_har.skeleton.layouts import STREAMS, Layout, get_layout
 
 from . import EncoderOutput
 from .layers import masked_mean
+from .pyg_templates import generated_code_dir
 
 STRATEGIES = ("uniform", "distance", "spatial")
 PAPER_CHANNELS = ((64, 1), (64, 1), (64, 1), (64, 1), (128, 2), (128, 1), (128, 1), (256, 2), (256, 1), (256, 1))
@@ -90,7 +91,8 @@ class SpatialGraphConv(MessagePassing):
 
     def __init__(self, *, in_channels: int, out_channels: int, adjacency: Tensor,
                  edge_importance: bool = True) -> None:
-        super().__init__(aggr="add", node_dim=-2)
+        with generated_code_dir():  # PyG writes its generated propagate module now; not into /tmp
+            super().__init__(aggr="add", node_dim=-2)
         K = adjacency.shape[0]
         k, src, dst = adjacency.nonzero(as_tuple=True)
         self.out_channels = out_channels

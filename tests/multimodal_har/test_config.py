@@ -27,6 +27,38 @@ def test_from_dict_builds_nested_and_rejects_unknown_keys_by_name():
         from_dict(Outer, {"inner": {"deep": 1}})
 
 
+@dataclass
+class Typed:
+    count: int = 1
+    rate: float = 1.0
+    flag: bool = False
+    sizes: Optional[list[int]] = None
+    pair: tuple[float, float] = (0.0, 1.0)
+    parts: dict[str, Inner] = field(default_factory=dict)
+    inner: Inner = field(default_factory=Inner)
+
+
+def test_from_dict_checks_types_and_names_the_key():
+    cfg = from_dict(Typed, {"count": 3, "rate": 2, "sizes": [1, 2], "pair": [1, 2.5], "parts": {"a": {"depth": 4}},
+                            "inner": None})
+    assert cfg.rate == 2 and cfg.parts == {"a": {"depth": 4}} and cfg.inner == Inner()
+    for data, message in [
+            ({"count": 1.5}, "count: expected an integer, got 1.5"),
+            ({"count": True}, "count: expected an integer, got True"),
+            ({"rate": "fast"}, "rate: expected a number, got 'fast'"),
+            ({"flag": "yes"}, "flag: expected true or false, got 'yes'"),
+            ({"sizes": 3}, "sizes: expected a list or null, got 3"),
+            ({"sizes": [1, "2"]}, r"sizes\[1\]: expected an integer, got '2'"),
+            ({"pair": [0, None]}, r"pair\[1\]: expected a number, got None"),
+            ({"parts": ["a"]}, r"parts: expected a mapping of names to Inner mappings, got \['a'\]"),
+            ({"parts": {"a": 3}}, "parts.a: expected a mapping of Inner keys, got 3"),
+            ({"inner": {"depth": 2.5}}, "inner.depth: expected an integer, got 2.5")]:
+        with pytest.raises(ValueError, match=f"^{message}$"):
+            from_dict(Typed, data)
+    with pytest.raises(ValueError, match=r"^cfg.count: expected an integer"):
+        from_dict(Typed, {"count": "3"}, where="cfg")
+
+
 def test_config_hash_is_stable_and_sensitive():
     a = config_hash("rgb", 1, Outer())
     assert a == config_hash("rgb", 1, from_dict(Outer, to_dict(Outer())))

@@ -85,6 +85,9 @@ def test_quick_demo_end_to_end_and_resume(clips, tmp_path, empty_torch_cache, ca
         assert (out / f).is_file(), f
     if "flow" in mods:
         assert (out / "preview_flow.png").is_file()
+    # proportionate to a 2 MB store: the checkpoints of two whole ResNet-18s made it 354 MB
+    size = sum(p.stat().st_size for p in (out / "run").rglob("*") if p.is_file())
+    assert size < 40e6, f"{size / 1e6:.0f} MB"
     report = json.loads((out / "demo.json").read_text())
     assert report["classes"] == ["apply_eye_makeup_with_audio", "demo_skeleton", "tai_chi"]
     assert report["modalities"] == mods and report["notes"] == res.notes

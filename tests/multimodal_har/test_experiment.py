@@ -61,6 +61,32 @@ def test_unknown_keys_are_rejected_with_their_path(tmp_path):
         experiment_from_dict({"data": cfg["data"]})
 
 
+def test_wrong_types_are_rejected_with_their_path(tmp_path):
+    """Values YAML parsed into the wrong type stop at loading, naming the key (they used to give
+    tracebacks mid-training)."""
+    for path, value, message in [
+            ("train.epochs", 1.5, "train.epochs: expected an integer, got 1.5"),
+            ("data.modalities", ["rgb"], r"data.modalities: expected a mapping of names to ModalityConfig "
+                                         r"mappings, got \['rgb'\]"),
+            ("data.modalities.joint", "pose3d", "data.modalities.joint: expected a mapping of ModalityConfig "
+                                                "keys, got 'pose3d'"),
+            ("model.encoders.bone", "skeleton_gcn", "model.encoders.bone: expected a mapping of EncoderSpec keys"),
+            ("train.amp", "no", "train.amp: expected true or false, got 'no'"),
+            ("data.modalities.joint.crop", "4000px", "data.modalities.joint.crop: expected an integer or null")]:
+        cfg = tiny_config("store", tmp_path)
+        node, *keys = path.split(".")
+        parent = cfg[node]
+        for k in keys[:-1]:
+            parent = parent[k]
+        parent[keys[-1]] = value
+        with pytest.raises(ValueError, match=message):
+            experiment_from_dict(cfg)
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(tiny_config("store", tmp_path)))
+    with pytest.raises(ValueError, match=r"c.yaml: train.epochs: expected an integer, got 1.5"):
+        load_experiment(p, ["train.epochs=1.5"])
+
+
 def test_overrides_and_value_checks(tmp_path):
     cfg = tiny_config("store", tmp_path)
     apply_overrides(cfg, ["train.epochs=7", "model.fusion.kwargs.mode=gate", "train.betas=[0.8, 0.9]"])

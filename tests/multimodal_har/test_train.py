@@ -12,7 +12,7 @@ from multimodal_har.cli import main
 from multimodal_har.experiment import experiment_from_dict
 from multimodal_har.train import (Trainer, TrainingError, atomic_save, load_checkpoint, modality_dropout, train,
                                   warmup_cosine)
-from tests.multimodal_har.training_data import make_msr_store, tiny_config
+from tests.multimodal_har.training_data import MSR, make_msr_store, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +111,47 @@ def test_bad_inputs_fail_before_training(store, tmp_path):
     cfg["classes"] = cfg["train"].pop("classes")
     with pytest.raises(ValueError, match="classes the train split does not"):
         train(experiment_from_dict(cfg), quiet=True)
+
+
+def test_a_class_missing_from_training_stops_before_training(tmp_path):
+    """'hammer' (action 3) performed only by test subject 2: it used to train to the end and
+    fail at `mhar evaluate`."""
+    from multimodal_har.data.store import FeatureStore
+    from multimodal_har.skeleton.datasets import add_to_store, read_msr_action3d
+
+    root = make_msr_store(tmp_path / "msr", actions=(1, 2), subjects=(1, 2, 3, 4), episodes=(1,))
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "a03_s02_e01_skeleton3D.txt").symlink_to(MSR / "a03_s02_e01_skeleton3D.txt")
+    add_to_store(FeatureStore(root), read_msr_action3d(extra), dataset="msr_action3d")
+    with pytest.raises(ValueError, match=r"split 'test' has classes with no training sample: \['hammer'\]"):
+        train(experiment_from_dict(tiny_config(root, tmp_path / "run", epochs=1)), quiet=True)
+    assert not (tmp_path / "run" / "last.pt").exists() and not (tmp_path / "run" / "metrics.jsonl").exists()
+    # a class only `classes` names (no split to evaluate it on): trained, with a warning in the log
+    cfg = tiny_config(root, tmp_path / "run", epochs=1)
+    cfg["data"]["test_split"] = "test_b"
+    cfg["classes"] = ["hammer", "high arm wave", "horizontal arm wave"]
+    train(experiment_from_dict(cfg), quiet=True)
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "warning: classes ['hammer'] of `classes` have no training sample" in log
+
+
+def test_a_modality_with_no_usable_entry_is_an_error(tmp_path):
+    """Every training video's 'imu' entry failed: the stream would train as all-missing, silently."""
+    from multimodal_har.data.store import FeatureStore
+
+    root = make_msr_store(tmp_path / "msr", actions=(1, 2), subjects=(1, 3), episodes=(1, 2))
+    m = FeatureStore(root).manifest
+    for v in m.videos():
+        m.record(v["id"], "imu", status="failed", error="sensor file unreadable")
+    m.commit()
+    cfg = tiny_config(root, tmp_path / "run", streams=("joint",))
+    cfg["data"]["modalities"]["imu"] = {"kind": "signal", "rate_hz": 50.0}
+    cfg["model"]["encoders"]["imu"] = {"name": "signal", "kwargs": {"in_channels": 6}}
+    with pytest.raises(ValueError, match=r"data.modalities.imu: no training video has a usable 'imu' entry "
+                                         r"\(6 videos; the store's 'imu' entries: 8 failed\)"):
+        train(experiment_from_dict(cfg), quiet=True)
+    assert not (tmp_path / "run" / "last.pt").exists()
 
 
 def test_cli_train_with_overrides(store, tmp_path, capsys):

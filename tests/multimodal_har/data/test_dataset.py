@@ -354,6 +354,21 @@ def test_errors_and_logged_skips(video_store, skeleton_store, caplog):
     assert "NaN/inf in clock of 'makeup/apply_eye_makeup_with_audio'" in caplog.text
 
 
+def test_a_crop_larger_than_the_frames_is_refused_with_the_sizes(video_store):
+    """``crop: 4000`` on 64 px frames used to upsample every frame to 4000 x 4000 (killed for memory)."""
+    with pytest.raises(ValueError, match=r"data.modalities.rgb.crop \(4000\) is larger than the stored frames of rgb "
+                                         r"\(85x64 px in '.*'\): set crop <= 64"):
+        StoreDataset(video_config(video_store, modalities={"rgb": {"crop": 4000}}), "train", train=True)
+    with pytest.raises(ValueError, match=r"data.modalities.flow.crop \(65\) is larger than the stored frames"):
+        StoreDataset(video_config(video_store, modalities={"flow": {"crop": 65}}), "train", train=True)
+    with pytest.raises(ValueError, match=r"crop \(4000\) must not exceed resize \(128\)"):
+        video_config(video_store, modalities={"rgb": {"crop": 4000, "resize": 128}})
+    # what fits: the short side itself, or a resize first
+    StoreDataset(video_config(video_store, modalities={"rgb": {"crop": 64}}), "train", train=True)
+    ds = StoreDataset(video_config(video_store, modalities={"rgb": {"crop": 96, "resize": 96}}), "train", train=True)
+    assert ds[0]["inputs"]["rgb"]["x"].shape[-2:] == (96, 96)
+
+
 def test_val_is_carved_from_train_by_video(skeleton_store):
     cfg = DataConfig(store=str(skeleton_store), val_fraction=0.3, modalities={
         "joint": {"source": "pose3d", "rate_hz": 15.0}})

@@ -35,6 +35,26 @@ def test_3d_shapes_out_dim_gradients():
     assert_every_parameter_has_a_finite_gradient(enc)
 
 
+@pytest.mark.parametrize("backbone,dim", [("resnet18", 128), ("resnet50", 512), ("r3d_18", 128)])
+def test_fewer_stages_make_a_small_network(tmp_path, backbone, dim):
+    torch.manual_seed(0)
+    enc = VideoCNN(modality="flow", backbone=backbone, flow_length=2, stages=2)
+    assert enc.out_dim == dim and sum(p.numel() for p in enc.parameters()) < 2.1e6
+    x = torch.randn(2, 2, 2, 4, 32, 32) if backbone == "r3d_18" else torch.randn(2, 2, 4, 32, 32)
+    out = enc(x)
+    assert out.pooled.shape == (2, dim) and torch.isfinite(out.pooled).all()
+    out.pooled.sum().backward()
+    assert_every_parameter_has_a_finite_gradient(enc)
+    # a whole network's weights file loads into the first stages
+    full = VideoCNN(modality="flow", backbone=backbone, flow_length=2)
+    torch.save(full.backbone.state_dict(), tmp_path / "full.pt")
+    part = VideoCNN(modality="flow", backbone=backbone, flow_length=2, stages=2, weights=str(tmp_path / "full.pt"))
+    for k, v in part.backbone.state_dict().items():
+        assert torch.equal(v, full.backbone.state_dict()[k]), k
+    with pytest.raises(ValueError, match="stages must be 1, 2, 3 or 4"):
+        VideoCNN(stages=5)
+
+
 @pytest.mark.parametrize("backbone", ["r2plus1d_18", "mc3_18"])
 def test_other_3d_backbones_keep_a_time_axis(backbone):
     enc = VideoCNN(backbone=backbone).eval()
