@@ -236,11 +236,11 @@ def train_group(args, data, classes: int, teams: list[tuple[int, list[tuple[str,
     rngs = [np.random.default_rng([seed, *map(len, models[0])] if len(models) == 1 else [seed])
             for seed, models in teams]
     members = [[Member(args, classes, seed, m, batches, device) for m in models] for seed, models in teams]
-    T = args.frames
-    shape = (args.batch, T, *train[0][0].shape[1:])
-    static = [(torch.zeros(shape, device=device), torch.zeros(args.batch, dtype=torch.long, device=device))
-              for _ in teams]
-    if graphs:  # pinned staging, two per team (the CPU fills one while the other is copied)
+    if graphs:  # the batch each team's graphs read, and pinned staging, two per team (the CPU fills one
+        # while the other is copied)
+        shape = (args.batch, args.frames, *train[0][0].shape[1:])
+        static = [(torch.zeros(shape, device=device), torch.zeros(args.batch, dtype=torch.long, device=device))
+                  for _ in teams]
         pinned = [[(torch.empty(shape).pin_memory(), torch.empty(args.batch, dtype=torch.long).pin_memory())
                    for _ in range(2)] for _ in teams]
         copied = [[None, None] for _ in teams]
@@ -266,12 +266,12 @@ def train_group(args, data, classes: int, teams: list[tuple[int, list[tuple[str,
                 idx = order[b * args.batch:(b + 1) * args.batch]
                 x = torch.from_numpy(np.stack([augment(train[i][0], args, rng) for i in idx]))
                 y = torch.tensor([train[i][1] for i in idx])
-                xs, ys = static[t]
                 if not graphs:
                     xs, ys = x.to(device), y.to(device)
                     for m in team:
                         m.step(xs, ys)
                     continue
+                xs, ys = static[t]
                 px, py = pinned[t][k % 2]
                 if copied[t][k % 2] is not None:
                     copied[t][k % 2].synchronize()  # its last copy to the GPU is done: free to refill

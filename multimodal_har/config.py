@@ -45,10 +45,15 @@ def from_dict(cls: Type[T], data: Mapping[str, Any] | None, *, where: str = "") 
     return cls(**kwargs)
 
 
+def _is_union(origin: Any) -> bool:
+    """Whether ``typing.get_origin(hint)`` is a union: ``Optional[X]`` / ``Union[...]`` or ``X | None``."""
+    return origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType)
+
+
 def _describe(hint: Any) -> str:
     """``int`` -> 'an integer', ``Optional[list[float]]`` -> 'a list or null'..."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+    if _is_union(origin):
         return " or ".join(dict.fromkeys(_describe(a) for a in args))
     if origin is typing.Literal:
         return "one of " + ", ".join(repr(a) for a in args)
@@ -75,7 +80,7 @@ def _fits(value: Any, hint: Any, where: str) -> bool:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is None or hint is Any:
         return True
-    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+    if _is_union(origin):
         if value is None:
             return type(None) in args
         arms = [a for a in args if a is not type(None)]
@@ -135,7 +140,7 @@ def scalar_type(hint: Any) -> tuple[type | None, bool]:
     """``(bool|int|float|str, optional)`` for a field annotated with one of them or
     ``Optional[...]`` of one; ``(None, False)`` for anything else."""
     args = typing.get_args(hint)
-    if typing.get_origin(hint) is typing.Union and len(args) == 2 and type(None) in args:
+    if _is_union(typing.get_origin(hint)) and len(args) == 2 and type(None) in args:
         inner = next(a for a in args if a is not type(None))
         return (inner, True) if inner in _SCALARS else (None, False)
     return (hint, False) if hint in _SCALARS else (None, False)
