@@ -24,8 +24,8 @@ def one_core_vs_all(backend: str, videos: str | Path, *, replicas: int, unit: st
     import platform
     import tempfile
 
-    from extractors import build_extractor
-    from extractors.runner import run_extraction
+    from multimodal_har.extractors import build_extractor
+    from multimodal_har.extractors.runner import run_extraction
 
     cores = os.cpu_count() or 1
     rates = {}

@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from extractors import build_extractor
-from extractors.runner import run_extraction
+from multimodal_har.extractors import build_extractor
+from multimodal_har.extractors.runner import run_extraction
 from multimodal_har.data.video import iter_frames
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from extractors.rgb import decode_jpeg, encode_jpeg
+from multimodal_har.extractors.rgb import decode_jpeg, encode_jpeg
 from multimodal_har.data.video import iter_frames
 
 FORMATS = ["raw", "raw_gzip1", "raw_lzf", "jpeg95", "jpeg90", "jpeg75"]

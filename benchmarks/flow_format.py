@@ -18,8 +18,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from extractors import build_extractor
-from extractors.flow_base import iter_chunks
+from multimodal_har.extractors import build_extractor
+from multimodal_har.extractors.flow_base import iter_chunks
 from multimodal_har.data.ingest import scan_videos
 from multimodal_har.data.video import probe
 from multimodal_har.flow.codec import FORMATS, FlowWriter, flo_bytes, read_flow

@@ -73,8 +73,8 @@ def baseline(videos: list[Path], model: str, pairs: int, short_side: int, device
 
 
 def pipeline(root: Path, store: Path, args, warm_root: Path) -> tuple[float, dict]:
-    from extractors import build_extractor
-    from extractors.runner import run_extraction
+    from multimodal_har.extractors import build_extractor
+    from multimodal_har.extractors.runner import run_extraction
 
     ex = build_extractor("raft", model=args.model, weights="none", short_side=args.short_side,
                          batch_frames=args.batch_frames, precision=args.precision, compile=args.compile,
@@ -93,7 +93,7 @@ def pipeline(root: Path, store: Path, args, warm_root: Path) -> tuple[float, dic
 
 def decode_only(root: Path, args) -> float:
     """Frames/s of the decoding processes alone (the pipeline's loader, nothing consumes)."""
-    from extractors import build_extractor
+    from multimodal_har.extractors import build_extractor
     from multimodal_har.data.ingest import scan_videos
     from multimodal_har.flow.pipeline import FlowPipeline
 

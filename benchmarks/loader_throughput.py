@@ -22,8 +22,8 @@ from _common import SHARED_VIDEOS, loader_rate, replicate_videos
 
 
 def build_store(root: Path, store: Path, *, short_side: int, fps: float) -> None:
-    from extractors import build_extractor
-    from extractors.runner import run_extraction
+    from multimodal_har.extractors import build_extractor
+    from multimodal_har.extractors.runner import run_extraction
 
     for name, kw in [("rgb", dict(short_side=short_side, fps=fps)),
                      ("farneback", dict(short_side=short_side, fps=fps)),

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from _common import SHARED_VIDEOS, one_core_vs_all, replicate_videos
 
-from extractors import build_extractor
-from extractors.runner import run_extraction
+from multimodal_har.extractors import build_extractor
+from multimodal_har.extractors.runner import run_extraction
 
 
 def bench_mediapipe(args) -> None:

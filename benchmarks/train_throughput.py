@@ -91,7 +91,7 @@ def normalised(ds, *, on_device: bool):
 def readers(which: str):
     """``which="before"``: the dataset reads with the legacy functions (patched in the modules it
     imports them from at call time; forked workers inherit the patch)."""
-    import extractors.rgb as rgb
+    import multimodal_har.extractors.rgb as rgb
     import multimodal_har.flow.codec as codec
 
     saved = rgb.read_rgb, codec.read_flow

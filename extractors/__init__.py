@@ -1,9 +1,9 @@
 """Extractors: raw video -> modality arrays in a feature store.
 
 One file per backend. Backends are registered by name and imported only when built, so
-``import extractors`` needs none of the optional dependencies.
+``import multimodal_har.extractors`` needs none of the optional dependencies.
 
->>> from extractors import build_extractor
+>>> from multimodal_har.extractors import build_extractor
 >>> ex = build_extractor("rgb", short_side=224, fps=10)
 """
 
@@ -15,18 +15,18 @@ from typing import Any, Mapping, Optional
 from multimodal_har.registry import Registry
 
 EXTRACTORS = Registry("extractor")
-EXTRACTORS.register("rgb", "extractors.rgb:RGBExtractor")
-EXTRACTORS.register("audio", "extractors.audio:AudioExtractor")
+EXTRACTORS.register("rgb", "multimodal_har.extractors.rgb:RGBExtractor")
+EXTRACTORS.register("audio", "multimodal_har.extractors.audio:AudioExtractor")
 # optical flow backends (all write the `flow` modality unless --modality says otherwise)
-EXTRACTORS.register("raft", "extractors.raft:RAFTExtractor")
-EXTRACTORS.register("ptlflow", "extractors.ptlflow:PtlflowExtractor")
-EXTRACTORS.register("tvl1", "extractors.tvl1:TVL1Extractor")
-EXTRACTORS.register("dis", "extractors.dis:DISExtractor")
-EXTRACTORS.register("farneback", "extractors.farneback:FarnebackExtractor")
+EXTRACTORS.register("raft", "multimodal_har.extractors.raft:RAFTExtractor")
+EXTRACTORS.register("ptlflow", "multimodal_har.extractors.ptlflow:PtlflowExtractor")
+EXTRACTORS.register("tvl1", "multimodal_har.extractors.tvl1:TVL1Extractor")
+EXTRACTORS.register("dis", "multimodal_har.extractors.dis:DISExtractor")
+EXTRACTORS.register("farneback", "multimodal_har.extractors.farneback:FarnebackExtractor")
 FLOW_BACKENDS = ("raft", "ptlflow", "tvl1", "dis", "farneback")
 # 3D pose backends (both write the `pose3d` modality)
-EXTRACTORS.register("mediapipe", "extractors.mediapipe:MediaPipeExtractor")
-EXTRACTORS.register("mmpose", "extractors.mmpose:MMPoseExtractor")
+EXTRACTORS.register("mediapipe", "multimodal_har.extractors.mediapipe:MediaPipeExtractor")
+EXTRACTORS.register("mmpose", "multimodal_har.extractors.mmpose:MMPoseExtractor")
 POSE_BACKENDS = ("mediapipe", "mmpose")
 
 

@@ -37,7 +37,7 @@ head (``nn.Linear(fusion.out_dim, num_classes)``) classifies it. ``late`` fuses 
 (``out_dim == num_classes``), so a stacked classifier can still be put on top. A model uses
 ``out.logits`` when it is not None, else ``head(out.embedding)``.
 
->>> from fusion import build_fusion
+>>> from multimodal_har.fusion import build_fusion
 >>> fuse = build_fusion("late", dims={"rgb": 512, "flow": 512}, num_classes=101,
 ...                     mode="fixed", weights={"rgb": 1.0, "flow": 1.5})  # TSN's 1:1.5
 """
@@ -49,11 +49,11 @@ from typing import Any, NamedTuple
 from multimodal_har.registry import Registry
 
 FUSION = Registry("fusion method")
-FUSION.register("concat", "fusion.concat:ConcatFusion")
-FUSION.register("late", "fusion.late:LateFusion")
-FUSION.register("early", "fusion.early:EarlyFusion")
-FUSION.register("slow", "fusion.slow:SlowFusion")
-FUSION.register("cross_attention", "fusion.cross_attention:CrossAttentionFusion")
+FUSION.register("concat", "multimodal_har.fusion.concat:ConcatFusion")
+FUSION.register("late", "multimodal_har.fusion.late:LateFusion")
+FUSION.register("early", "multimodal_har.fusion.early:EarlyFusion")
+FUSION.register("slow", "multimodal_har.fusion.slow:SlowFusion")
+FUSION.register("cross_attention", "multimodal_har.fusion.cross_attention:CrossAttentionFusion")
 
 
 class FusionOutput(NamedTuple):

@@ -79,7 +79,7 @@ def _flag_type(hint: Any):
 def _add_extract_parser(sub) -> None:
     import typing
 
-    from extractors import EXTRACTORS, POSE_BACKENDS, config_class
+    from multimodal_har.extractors import EXTRACTORS, POSE_BACKENDS, config_class
 
     p = sub.add_parser("extract", help="extract a modality from a video folder into a feature store")
     esub = p.add_subparsers(dest="extractor", metavar="MODALITY", required=True)
@@ -107,8 +107,8 @@ def _add_extract_parser(sub) -> None:
 
 
 def _cmd_extract(args) -> int:
-    from extractors import build_extractor
-    from extractors.runner import run_extraction
+    from multimodal_har.extractors import build_extractor
+    from multimodal_har.extractors.runner import run_extraction
 
     from .config import load_yaml
 
@@ -419,7 +419,7 @@ _GROUPS = {
 
 def _backend_alias(argv: list[str]) -> list[str]:
     """``extract flow|pose --backend B ...`` -> ``extract B ...`` (a default backend if none)."""
-    import extractors
+    from multimodal_har import extractors
 
     if len(argv) < 2 or argv[0] != "extract" or argv[1] not in _GROUPS:
         return argv

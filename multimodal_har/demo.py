@@ -222,8 +222,8 @@ def extract(steps: list[ExtractionStep], videos: Path, store: Path, records: lis
     """Run ``steps`` into ``store``; returns ({input: store modality usable for training},
     notes). A modality with no usable entry, or whose extractor cannot start, is left out
     and said; a video that fails or lacks the modality is counted in a note."""
-    from extractors import build_extractor
-    from extractors.runner import run_extraction
+    from multimodal_har.extractors import build_extractor
+    from multimodal_har.extractors.runner import run_extraction
 
     from .data.store import FeatureStore
 

@@ -270,7 +270,7 @@ def load_run_config(run_dir: str | Path) -> ExperimentConfig:
 
 def build_model(config: ModelConfig, num_classes: int):
     """The :class:`~multimodal_har.model.MultimodalClassifier` of ``config`` for ``num_classes``."""
-    from fusion import FUSION, build_fusion
+    from multimodal_har.fusion import FUSION, build_fusion
     from multimodal_har.encoders import build_encoder
     from multimodal_har.model import MultimodalClassifier
 

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from fusion import FusionOutput
+from multimodal_har.fusion import FusionOutput
 from multimodal_har.encoders import EncoderOutput
 
 
@@ -284,7 +284,7 @@ class MultimodalClassifier(nn.Module):
 
     def _ensemble(self, logits: Tensor, fused: FusionOutput, outputs: Mapping[str, EncoderOutput]):
         """``logits (B, C)`` of the fused head plus the present modalities' log-probabilities."""
-        from fusion.base import zero_missing
+        from multimodal_har.fusion.base import zero_missing
 
         present = fused.extras["present"]
         per = {}

@@ -37,7 +37,7 @@ def _row(images: list[np.ndarray], gap: int = 4) -> np.ndarray:
 def render(store: Any, video_id: str, modality: str = "flow", count: int = 6,
            max_norm: Optional[float] = None) -> np.ndarray:
     """An ``(H, W, 3)`` uint8 picture of ``count`` items of one entry (see the module docstring)."""
-    from extractors.rgb import read_rgb
+    from multimodal_har.extractors.rgb import read_rgb
 
     if modality == "rgb" or modality.startswith("rgb"):
         with store.open(video_id, modality) as f:
@@ -69,7 +69,7 @@ def render(store: Any, video_id: str, modality: str = "flow", count: int = 6,
 def _rgb_frames(store: Any, video_id: str, source_frames: list[int]) -> Optional[np.ndarray]:
     """The store's ``rgb`` frames of these source frame numbers, ``(N, H, W, 3)``; None if
     the store has no ``rgb`` entry or it lacks one of them."""
-    from extractors.rgb import read_rgb
+    from multimodal_har.extractors.rgb import read_rgb
 
     if not store.has(video_id, "rgb"):
         return None

@@ -689,7 +689,7 @@ class StoreDataset(Dataset):
         return x, (gain * (2.0 * bound / 255.0) / std, (-gain * bound - mean) / std)
 
     def _load_rgb(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> tuple[np.ndarray, Optional[tuple]]:
-        from extractors.rgb import read_rgb
+        from multimodal_har.extractors.rgb import read_rgb
 
         K, T = pos.shape
         uniq, inv = np.unique(pos.reshape(-1), return_inverse=True)  # decode each frame once

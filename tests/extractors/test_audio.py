@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from extractors import build_extractor
-from extractors.audio import AudioConfig, logmel_of_chunks
-from extractors.runner import process_video
+from multimodal_har.extractors import build_extractor
+from multimodal_har.extractors.audio import AudioConfig, logmel_of_chunks
+from multimodal_har.extractors.runner import process_video
 from multimodal_har.data.store import FeatureStore
 from multimodal_har.data.video import iter_audio
 from tests.conftest import AUDIO, VIDEOS

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from extractors import build_extractor
-from extractors.runner import run_extraction
+from multimodal_har.extractors import build_extractor
+from multimodal_har.extractors.runner import run_extraction
 from multimodal_har.data.store import FeatureStore
 from multimodal_har.data.video import iter_frames
 from multimodal_har.flow.codec import read_flow
@@ -92,7 +92,7 @@ def test_sparse_tsn_pairs(tmp_path):
 
 
 def test_tvl1_without_contrib_says_what_to_install(monkeypatch):
-    import extractors.flow_base as fb
+    import multimodal_har.extractors.flow_base as fb
 
     class NoContrib:
         __version__ = "4.x"

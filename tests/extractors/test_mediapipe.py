@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("mediapipe")
 
-from extractors import build_extractor  # noqa: E402
-from extractors.runner import run_extraction  # noqa: E402
+from multimodal_har.extractors import build_extractor  # noqa: E402
+from multimodal_har.extractors.runner import run_extraction  # noqa: E402
 from multimodal_har.data.store import FeatureStore  # noqa: E402
 from multimodal_har.skeleton import get_layout  # noqa: E402
 from multimodal_har.skeleton.quality import pose_quality  # noqa: E402

@@ -13,9 +13,9 @@ import pytest
 
 pytest.importorskip("mmpose")
 
-from extractors import build_extractor  # noqa: E402
-from extractors.mmpose import LIFTERS, MODELS_2D, _resolve, metafile_weights  # noqa: E402
-from extractors.runner import run_extraction  # noqa: E402
+from multimodal_har.extractors import build_extractor  # noqa: E402
+from multimodal_har.extractors.mmpose import LIFTERS, MODELS_2D, _resolve, metafile_weights  # noqa: E402
+from multimodal_har.extractors.runner import run_extraction  # noqa: E402
 from multimodal_har.data.store import FeatureStore  # noqa: E402
 from multimodal_har.data.video import iter_frames  # noqa: E402
 from multimodal_har.flow.raft import WeightsUnavailable  # noqa: E402
@@ -75,7 +75,7 @@ def test_batched_rtmo_decoding_equals_rtmo_head_predict():
     import torch
     from mmengine.dataset import pseudo_collate
 
-    from extractors.mmpose_rtmo import batched_predict
+    from multimodal_har.extractors.mmpose_rtmo import batched_predict
 
     frames = [fr.image for fr in iter_frames(VIDEOS / "arm_wrestling.mp4", short_side=256, max_frames=4)]
     torch.manual_seed(1)

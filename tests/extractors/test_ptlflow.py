@@ -7,8 +7,8 @@ import torch
 
 ptlflow = pytest.importorskip("ptlflow")
 
-from extractors import build_extractor  # noqa: E402
-from extractors.runner import run_extraction  # noqa: E402
+from multimodal_har.extractors import build_extractor  # noqa: E402
+from multimodal_har.extractors.runner import run_extraction  # noqa: E402
 from multimodal_har.data.store import FeatureStore  # noqa: E402
 from multimodal_har.data.video import iter_frames  # noqa: E402
 from multimodal_har.flow.codec import read_flow  # noqa: E402
@@ -45,7 +45,7 @@ def test_pipeline_equals_ptlflows_own_io_adapter_per_pair(tmp_path):
 
 
 def test_names_and_offline_checkpoints(tmp_path, monkeypatch):
-    from extractors.ptlflow import load_ptlflow
+    from multimodal_har.extractors.ptlflow import load_ptlflow
 
     with pytest.raises(ValueError, match="raft_small"):
         load_ptlflow("raft_tiny_nope", None)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from extractors import build_extractor
-from extractors.raft import RAFTExtractor
-from extractors.runner import run_extraction
+from multimodal_har.extractors import build_extractor
+from multimodal_har.extractors.raft import RAFTExtractor
+from multimodal_har.extractors.runner import run_extraction
 from multimodal_har.data.store import FeatureStore
 from multimodal_har.data.video import iter_frames
 from multimodal_har.flow.codec import read_flow

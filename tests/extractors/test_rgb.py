@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from extractors import build_extractor
-from extractors.rgb import RGBConfig, read_rgb
-from extractors.runner import process_video
+from multimodal_har.extractors import build_extractor
+from multimodal_har.extractors.rgb import RGBConfig, read_rgb
+from multimodal_har.extractors.runner import process_video
 from multimodal_har.data.store import FeatureStore
 from multimodal_har.data.video import iter_frames
 from tests.conftest import VIDEOS

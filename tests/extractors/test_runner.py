@@ -11,9 +11,9 @@ from pathlib import Path
 import h5py
 import pytest
 
-from extractors import build_extractor
-from extractors.rgb import RGBExtractor
-from extractors.runner import run_extraction
+from multimodal_har.extractors import build_extractor
+from multimodal_har.extractors.rgb import RGBExtractor
+from multimodal_har.extractors.runner import run_extraction
 from multimodal_har.data.store import FeatureStore
 from tests.conftest import VIDEOS, make_broken_videos
 

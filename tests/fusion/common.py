@@ -6,7 +6,7 @@ import itertools
 
 import torch
 
-from fusion import build_fusion
+from multimodal_har.fusion import build_fusion
 from multimodal_har.encoders import EncoderOutput
 
 DIMS = {"a": 6, "b": 4, "c": 5}

@@ -5,7 +5,7 @@ one left out, no NaN anywhere (even with NaN in the missing inputs), gradients, 
 import pytest
 import torch
 
-from fusion import FUSION
+from multimodal_har.fusion import FUSION
 
 from .common import DIMS, SUBSETS, build, make_outputs, poison, take, with_grad
 

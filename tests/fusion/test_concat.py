@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fusion.concat import ConcatFusion
+from multimodal_har.fusion.concat import ConcatFusion
 from multimodal_har.encoders import EncoderOutput
 
 

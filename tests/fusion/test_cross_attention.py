@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fusion.cross_attention import CrossAttentionFusion, key_padding
+from multimodal_har.fusion.cross_attention import CrossAttentionFusion, key_padding
 from multimodal_har.encoders import EncoderOutput
 
 from .common import DIMS, make_output

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fusion.early import EarlyFusion
+from multimodal_har.fusion.early import EarlyFusion
 from multimodal_har.encoders import EncoderOutput
 
 from .common import DIMS, make_output

@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from fusion.late import LateFusion
+from multimodal_har.fusion.late import LateFusion
 from multimodal_har.encoders import EncoderOutput
 
 RGB, FLOW, POSE = [math.log(3), 0.0], [0.0, math.log(4)], [0.0, 0.0]

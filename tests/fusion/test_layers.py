@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from fusion.layers import align_tokens, alignment_weights, sinusoidal_encoding
+from multimodal_har.fusion.layers import align_tokens, alignment_weights, sinusoidal_encoding
 
 NAN = float("nan")
 

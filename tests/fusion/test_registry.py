@@ -2,8 +2,8 @@
 
 import pytest
 
-from fusion import FUSION, build_fusion
-from fusion.base import Fusion
+from multimodal_har.fusion import FUSION, build_fusion
+from multimodal_har.fusion.base import Fusion
 
 from .common import DIMS, TINY
 
@@ -28,7 +28,7 @@ def test_every_method_is_registered_and_builds():
 
 def test_duplicate_name_raises():
     with pytest.raises(ValueError, match="fusion method 'late' is already registered"):
-        FUSION.register("late", "fusion.late:LateFusion")
+        FUSION.register("late", "multimodal_har.fusion.late:LateFusion")
 
 
 @pytest.mark.parametrize("name", NAMES)

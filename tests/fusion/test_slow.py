@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fusion.slow import SlowFusion, _Merge, pair_tree
+from multimodal_har.fusion.slow import SlowFusion, _Merge, pair_tree
 from multimodal_har.encoders import EncoderOutput
 
 from .common import DIMS, make_output

@@ -350,7 +350,7 @@ class TinyVideo(nn.Module):
 
 
 def test_attention_maps_of_a_pose_driven_encoder(tmp_path):
-    from fusion import build_fusion
+    from multimodal_har.fusion import build_fusion
     from multimodal_har.encoders import build_encoder
     from multimodal_har.encoders.pose_attention import PoseDrivenAttention
     from multimodal_har.encoders.pose_lstm import PoseLSTM

@@ -81,7 +81,7 @@ def test_load_yaml(tmp_path):
 
 def test_config_hash_is_canonical_for_numbers():
     """``--fps 4`` and ``--fps 4.0`` (or YAML ``fps: 4``) are one config: one hash, no redo."""
-    from extractors import build_extractor
+    from multimodal_har.extractors import build_extractor
 
     assert config_hash("rgb", 1, Outer(rate=4)) == config_hash("rgb", 1, Outer(rate=4.0))
     assert build_extractor("rgb", fps=4).config_hash == build_extractor("rgb", fps=4.0).config_hash
@@ -89,7 +89,7 @@ def test_config_hash_is_canonical_for_numbers():
 
 
 def test_coerce_types_checks_values_against_the_field_types():
-    from extractors import build_extractor
+    from multimodal_har.extractors import build_extractor
 
     assert coerce_types(Outer, {"rate": 4, "name": "a"}) == {"rate": 4.0, "name": "a"}
     assert coerce_types(Inner, {"depth": 3.0}) == {"depth": 3}

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from extractors.audio import AudioConfig
+from multimodal_har.extractors.audio import AudioConfig
 from multimodal_har.corruptions import (SILENCE_LOGMEL, audio_silence, corrupt_batch, frozen_frames,
                                         pose_noise)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from fusion import build_fusion
+from multimodal_har.fusion import build_fusion
 from multimodal_har.encoders import build_encoder
 from multimodal_har.model import MultimodalClassifier, nonempty_subsets, subset_key
 from multimodal_har.skeleton.datasets import read_msr_action3d

@@ -67,7 +67,7 @@ def test_pose_is_drawn_over_its_frames_scaled_to_their_size(store, tmp_path):
     img = render(store, "tai_chi", "pose3d", count=2)
     assert img.shape == (h, 2 * w + 4, 3)
     with store.open("tai_chi", "rgb") as f:
-        from extractors.rgb import read_rgb
+        from multimodal_har.extractors.rgb import read_rgb
 
         frame = read_rgb(f, [0])[0].astype(int)
     diff = np.abs(img[:, :w].astype(int) - frame).sum(-1) > 60  # where the bone was drawn

@@ -5,9 +5,9 @@ kept waiting for a whole video."""
 import os
 import sqlite3
 
-from extractors import build_extractor
-from extractors.rgb import RGBExtractor
-from extractors.runner import run_extraction
+from multimodal_har.extractors import build_extractor
+from multimodal_har.extractors.rgb import RGBExtractor
+from multimodal_har.extractors.runner import run_extraction
 from multimodal_har.data.store import FeatureStore
 from tests.conftest import VIDEOS
 

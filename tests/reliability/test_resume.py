@@ -8,8 +8,8 @@ import shutil
 import h5py
 import pytest
 
-from extractors import build_extractor
-from extractors.runner import run_extraction
+from multimodal_har.extractors import build_extractor
+from multimodal_har.extractors.runner import run_extraction
 from multimodal_har.data.store import FeatureStore
 from tests.conftest import VIDEOS
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from extractors import build_extractor
-from extractors.runner import run_extraction
+from multimodal_har.extractors import build_extractor
+from multimodal_har.extractors.runner import run_extraction
 from multimodal_har.data.augment import crop_resize
 from multimodal_har.data.dataset import DataConfig, EpochSampler, StoreDataset, collate, make_loader
 from multimodal_har.data.store import FeatureStore

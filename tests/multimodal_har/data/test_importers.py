@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from extractors import build_extractor
-from extractors.rgb import RGBExtractor, read_rgb
+from multimodal_har.extractors import build_extractor
+from multimodal_har.extractors.rgb import RGBExtractor, read_rgb
 from multimodal_har.cli import main
 from multimodal_har.data.dataset import DataConfig, StoreDataset
 from multimodal_har.data.importers import IMPORTERS, depth_to_gray, import_dataset

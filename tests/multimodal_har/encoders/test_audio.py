@@ -87,7 +87,7 @@ def test_an_empty_sample_gets_zeros():
 @pytest.fixture(scope="module")
 def speech_logmel():
     """Log-mel of a real 16 kHz speech clip, by the extractor's own code (``(T, 64)``)."""
-    from extractors.audio import AudioConfig, logmel_of_chunks
+    from multimodal_har.extractors.audio import AudioConfig, logmel_of_chunks
     from multimodal_har.data.video import iter_audio
 
     if not SPEECH.exists():
