@@ -11,8 +11,8 @@
 #    with the higher mean validation top-1 over the datasets it finished; base when none did.
 #    VAL_DEADLINE_S 0 skips this step and takes the base recipe (fixed beforehand: the one
 #    chosen on MSR validation subjects for ST-GCN, "GPU runs, 2026-11-29").
-# 2. The evaluation with the chosen recipes: UTD-MHAD leave-one-subject-out (1,3,5,7), then
-#    MSR Action3D and UTKinect cross-subject test; CTR-GCN first, then ST-GCN; 4 streams, 3 seeds.
+# 2. The evaluation with the chosen recipes: MSR Action3D and UTKinect cross-subject test, then
+#    UTD-MHAD leave-one-subject-out (1,3,5,7) (smallest first); CTR-GCN first, then ST-GCN; 4 streams, 3 seeds.
 #    A deadline stops the pool and keeps every model that finished (OUT_DIR/*/models); running
 #    the script again with the same OUT_DIR trains only the missing ones.
 set -uo pipefail
@@ -44,7 +44,7 @@ E="--ensemble --streams joint bone motion bone_motion --epochs 120"
 {
   for enc in ctr_gcn skeleton_gcn; do
     w=$([ $enc = ctr_gcn ] && echo paper || echo narrow)
-    for ds in utd_mhad msr_action3d utkinect; do
+    for ds in msr_action3d utkinect utd_mhad; do
       name="$ds-$enc-$w-$(aug $enc)"
       [ -f "$out/final/$name.json" ] || echo "$name --dataset $ds --encoder $enc --width $w $E $(flags $enc)"
     done
