@@ -218,10 +218,10 @@ def _cmd_store_add(args) -> int:
         rel = f.relative_to(src) if src.is_dir() else Path(f.name)
         video_id = args.id if (args.id and not src.is_dir()) else rel.with_suffix("").as_posix()
         if f.suffix == ".npz":
-            with np.load(f) as z:
+            with np.load(f, allow_pickle=False) as z:  # arrays only: no pickled objects
                 arrays = {k: z[k] for k in z.files}
         else:
-            arrays = {"data": np.load(f)}
+            arrays = {"data": np.load(f, allow_pickle=False)}
         attrs = dict(kv.split("=", 1) for kv in args.attr or [])
         store.add(video_id, args.modality, arrays, attrs={k: _parse_value(v) for k, v in attrs.items()},
                   label=args.label, split=args.split)
