@@ -181,10 +181,10 @@ def _plan(extractor: Extractor, store: FeatureStore, videos_root: Path, records:
         if store.has(r.id, m) and store.check_entry(r.id, m, config_hash=h, source=src,
                                                     datasets=extractor.outputs) is None:
             if current and e["status"] == "ok":
-                if e.get("file_size") is None or store.path(r.id, m).stat().st_size == e["file_size"]:
+                if not store.size_changed(r.id, m, e):
                     summary.skipped += 1
-                    continue
-                todo.append(r)  # not the size it was committed with: truncated or overwritten
+                else:  # not the size it was committed with: truncated or overwritten
+                    todo.append(r)
                 continue
             attrs = store.entry_attrs(r.id, m) or {}
             made_from = (attrs.get("source_size"), attrs.get("source_mtime_ns"))

@@ -329,6 +329,12 @@ class FeatureStore:
         """``(checksum, size)`` of an entry's file (:func:`file_checksum`), recorded when it is committed."""
         return file_checksum(self.path(video_id, modality))
 
+    def size_changed(self, video_id: str, modality: str, entry: Mapping[str, Any]) -> bool:
+        """Whether an entry's file (present) no longer has the size its manifest row ``entry``
+        recorded at commit: truncated or overwritten. One ``stat``, cheap enough for every
+        resumed entry; rows without a recorded size never count as changed."""
+        return entry.get("file_size") is not None and self.path(video_id, modality).stat().st_size != entry["file_size"]
+
     def verify_entry(self, video_id: str, modality: str, *, entry: Mapping[str, Any] | None = None) -> str | None:
         """Why an entry's file is not the one that was committed, or None if it is.
 

@@ -160,3 +160,33 @@ def test_training_and_evaluation_name_the_damaged_entry(skeletons, tmp_path, cap
     assert _train(cfg, tmp_path / "run2") == 2
     err = capsys.readouterr().err
     assert f"damaged store entry 'pose3d' of video '{train_vid}' (file {store.path(train_vid, 'pose3d')})" in err
+
+
+def test_a_dataloader_worker_raises_it_too(damaged):
+    from multimodal_har.data.loader import make_loader
+
+    _, store = damaged
+    cfg = DataConfig(store=str(store.root), modalities={"rgb": {"segments": 2, "crop": 24}}, val_fraction=0)
+    loader = make_loader(StoreDataset(cfg, "train", train=False), 7, shuffle=False, num_workers=1)
+    with pytest.raises(DamagedEntryError, match=rf"damaged store entry 'rgb' of video '({TRUNCATED}|{METADATA})'"):
+        next(iter(loader))
+
+
+def test_a_resumed_import_redoes_damaged_entries(tmp_path, capsys):
+    from multimodal_har.data.importers import import_dataset
+    from tests.multimodal_har.training_data import MSR
+
+    src = tmp_path / "msr"
+    src.mkdir()
+    for f in sorted(MSR.glob("a01_s0[12]_e0[12]_skeleton3D.txt")):
+        (src / f.name).symlink_to(f)
+    store = FeatureStore(tmp_path / "store", create=True)
+    assert import_dataset("msr_action3d", src, store)["modalities"]["pose3d"]["ok"] == 4
+    ids = sorted(e["video_id"] for e in store.manifest.entries())
+    truncate(store.path(ids[0], "pose3d"))
+    inner = store.path(ids[1], "pose3d")
+    flip(inner, inner.stat().st_size // 2)
+    assert import_dataset("msr_action3d", src, store)["modalities"]["pose3d"] == {"ok": 1, "skipped": 3, "failed": 0}
+    assert [d["video_id"] for d in store.verify()] == [ids[1]]
+    assert import_dataset("msr_action3d", src, store)["modalities"]["pose3d"] == {"ok": 1, "skipped": 3, "failed": 0}
+    assert store.verify() == []
