@@ -199,8 +199,10 @@ def _cmd_manifest(args) -> int:
         print(f"wrote {m.export_csv(args.csv)}")
     if args.verify:
         m.export_csv(store.root / "manifest.csv")
-        print(f"verified: {len(damaged)} damaged entr{'y' if len(damaged) == 1 else 'ies'}"
-              + (" marked failed; running their extraction again redoes them" if damaged else ""))
+        one = len(damaged) == 1
+        print(f"verified: {len(damaged)} damaged entr{'y' if one else 'ies'}"
+              + (f" marked failed; running the extraction (or import) again redoes {'it' if one else 'them'}"
+                 if damaged else ""))
     return 1 if damaged else 0
 
 
