@@ -64,10 +64,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from multimodal_har import safe_pickle
 from multimodal_har.data import augment as A
 from multimodal_har.encoders import build_encoder
 from multimodal_har.encoders.skeleton_gcn import PAPER_CHANNELS
-from multimodal_har.skeleton.datasets import read_msr_action3d, read_utkinect
+from multimodal_har.skeleton.datasets import SkeletonSequence, read_msr_action3d, read_utkinect
 from multimodal_har.skeleton.normalize import NormalizeConfig, normalize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -89,8 +90,8 @@ PAPER_ENSEMBLE = (0.6, 0.6, 0.4, 0.4)  # CTR-GCN / InfoGCN: joint, bone, joint m
 
 def read_sequences(dataset: str, args) -> list:
     if args.sequences is not None:  # a machine without the raw files (or scipy): see --save-sequences
-        with open(args.sequences, "rb") as f:
-            return pickle.load(f)[dataset]
+        # numpy, builtins and SkeletonSequence only: a pickle handed over cannot run code here
+        return safe_pickle.load_file(args.sequences, allow=(SkeletonSequence,))[dataset]
     if dataset == "utd_mhad":
         from multimodal_har.skeleton.utd_mhad import read_utd_mhad
 

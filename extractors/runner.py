@@ -5,7 +5,8 @@
 * Outputs appear only when complete (``FeatureStore.writer``); a killed run leaves at most
   temporary files, swept at the next start.
 * Re-running skips entries done with the same config hash, adopts complete files a killed
-  run wrote but did not record, and redoes what failed or changed.
+  run wrote but did not record, and redoes what failed, changed or was found damaged (the
+  manifest keeps each committed file's size and SHA-256: ``mhar manifest --verify``).
 * A worker process that dies (a decoder crash, the OOM killer) does not stop the run: the
   videos it may have held are retried one at a time in a fresh process, and the one that
   kills its process again is recorded as failed.
@@ -79,7 +80,9 @@ def process_video(extractor: Extractor, store: FeatureStore, video_id: str, path
             attrs["source_size"], attrs["source_mtime_ns"] = result["source"]
         with store.writer(video_id, extractor.modality, attrs=attrs) as out:
             stats = extractor.extract(path, out, info=info, threads=threads)
-        result.update(status="ok", error=None, items=int(stats.get("frames", 0)))
+        # hashed here, in the worker, while the file is in the page cache; the manifest keeps it
+        result.update(status="ok", error=None, items=int(stats.get("frames", 0)),
+                      fingerprint=store.fingerprint(video_id, extractor.modality))
     except NoAudioTrack as e:
         result.update(status="missing", error=str(e))
     except VideoError as e:
@@ -147,10 +150,12 @@ def _plan(extractor: Extractor, store: FeatureStore, videos_root: Path, records:
     ``(size, mtime_ns)``.
 
     Done means: the manifest says ``ok`` with this config hash, for the source as it is now,
-    and the file passes ``FeatureStore.check_entry`` (opens, complete, same hash and source);
-    or ``missing`` with this hash for the same source. A file that passes the check but that
-    the manifest does not record as done (a run killed between the rename and the record,
-    or a lost manifest) is adopted. Everything else is extracted.
+    the file has the size recorded when it was committed and passes
+    ``FeatureStore.check_entry`` (opens, complete, same hash and source); or ``missing`` with
+    this hash for the same source. A file that passes the check but that the manifest does not
+    record as done (a run killed between the rename and the record, or a lost manifest) is
+    adopted, unless the manifest records this entry as ``failed`` for this config and source
+    (``mhar manifest --verify`` found it damaged). Everything else is extracted.
     """
     manifest, h, m, todo, sources = store.manifest, extractor.config_hash, extractor.modality, [], {}
     for r in records:
@@ -170,16 +175,23 @@ def _plan(extractor: Extractor, store: FeatureStore, videos_root: Path, records:
         if current and e["status"] == "missing":
             summary.skipped += 1
             continue
+        if current and e["status"] == "failed":  # failed, or found damaged: never trust its file
+            todo.append(r)
+            continue
         if store.has(r.id, m) and store.check_entry(r.id, m, config_hash=h, source=src,
                                                     datasets=extractor.outputs) is None:
             if current and e["status"] == "ok":
-                summary.skipped += 1
+                if not store.size_changed(r.id, m, e):
+                    summary.skipped += 1
+                else:  # not the size it was committed with: truncated or overwritten
+                    todo.append(r)
                 continue
             attrs = store.entry_attrs(r.id, m) or {}
             made_from = (attrs.get("source_size"), attrs.get("source_mtime_ns"))
             manifest.record(r.id, m, status="ok", extractor=extractor.name,
                             config_json=attrs.get("config_json"), config_hash=h,
-                            path=store.relpath(r.id, m), source=None if None in made_from else made_from)
+                            path=store.relpath(r.id, m), source=None if None in made_from else made_from,
+                            fingerprint=store.fingerprint(r.id, m))
             manifest.commit()  # per write: never hold the lock through the loop
             summary.adopted += 1
             continue
@@ -249,11 +261,14 @@ def run_extraction(
             manifest.set_probe(vid, res["info"])
         elif res["status"] == "failed":
             manifest.set_probe(vid, error=res["error"])
+        ok = res["status"] == "ok"
         manifest.record(vid, extractor.modality, status=res["status"], error=res["error"],
                         extractor=extractor.name, config_json=config_json,
                         config_hash=extractor.config_hash,
-                        path=store.relpath(vid, extractor.modality) if res["status"] == "ok" else None,
-                        seconds=res["seconds"], source=res.get("source") or sources.get(vid))
+                        path=store.relpath(vid, extractor.modality) if ok else None,
+                        seconds=res["seconds"], source=res.get("source") or sources.get(vid),
+                        fingerprint=(res.get("fingerprint") or store.fingerprint(vid, extractor.modality)) if ok
+                        else None)
         if res["status"] == "ok":
             summary.done += 1
             summary.items += res["items"]

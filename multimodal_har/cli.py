@@ -7,7 +7,7 @@
     mhar extract pose  --backend mediapipe|mmpose --videos ROOT --store OUT [--pyskl PKL] ...
     mhar show STORE VIDEO [--modality flow|rgb|pose3d] [--out PNG]
     mhar pyskl STORE OUT.pkl [--keypoints 2d|3d]
-    mhar manifest STORE [--csv FILE]
+    mhar manifest STORE [--csv FILE] [--verify]
     mhar store add STORE --modality NAME --from PATH [--label L] [--split S]
     mhar import NAME SRC STORE [--split cross_subject] [--modalities skeleton,inertial,depth] [--depth-videos DIR]
     mhar train --config CFG [--resume] [--set KEY.PATH=VALUE ...] [--quiet]
@@ -185,14 +185,25 @@ def _cmd_manifest(args) -> int:
 
     store = FeatureStore(args.store)
     m = store.manifest
+    damaged = store.verify() if args.verify else []
+    for d in damaged:
+        print(f"  DAMAGED {d['modality']} {d['video_id']} ({d['path']}): {d['problem']}")
     print(f"{store.root}: {len(m.videos())} videos")
     for modality, counts in sorted(m.counts().items()):
         print(f"  {modality:10s} " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    just_found = {(d["video_id"], d["modality"]) for d in damaged}
     for e in m.entries(status="failed"):
-        print(f"  FAILED {e['modality']} {e['video_id']}: {e['error']}")
+        if (e["video_id"], e["modality"]) not in just_found:  # those are listed above, with their file
+            print(f"  FAILED {e['modality']} {e['video_id']}: {e['error']}")
     if args.csv:
         print(f"wrote {m.export_csv(args.csv)}")
-    return 0
+    if args.verify:
+        m.export_csv(store.root / "manifest.csv")
+        one = len(damaged) == 1
+        print(f"verified: {len(damaged)} damaged entr{'y' if one else 'ies'}"
+              + (f" marked failed; running the extraction (or import) again redoes {'it' if one else 'them'}"
+                 if damaged else ""))
+    return 1 if damaged else 0
 
 
 def _cmd_store_add(args) -> int:
@@ -209,10 +220,10 @@ def _cmd_store_add(args) -> int:
         rel = f.relative_to(src) if src.is_dir() else Path(f.name)
         video_id = args.id if (args.id and not src.is_dir()) else rel.with_suffix("").as_posix()
         if f.suffix == ".npz":
-            with np.load(f) as z:
+            with np.load(f, allow_pickle=False) as z:  # arrays only: no pickled objects
                 arrays = {k: z[k] for k in z.files}
         else:
-            arrays = {"data": np.load(f)}
+            arrays = {"data": np.load(f, allow_pickle=False)}
         attrs = dict(kv.split("=", 1) for kv in args.attr or [])
         store.add(video_id, args.modality, arrays, attrs={k: _parse_value(v) for k, v in attrs.items()},
                   label=args.label, split=args.split)
@@ -300,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     mp = sub.add_parser("manifest", help="summarise a feature store's manifest")
     mp.add_argument("store", type=Path)
     mp.add_argument("--csv", type=Path, help="also write the one-row-per-video CSV here")
+    mp.add_argument("--verify", action="store_true",
+                    help="check every ok entry's file against the size and SHA-256 recorded when it was written; "
+                         "mark damaged ones failed (a resumed extraction redoes them) and exit 1 if any")
     mp.set_defaults(func=_cmd_manifest)
     shp = sub.add_parser("show", help="draw an entry of a store as a PNG (flow as colour, skeletons over frames, rgb frames)")
     shp.add_argument("store", type=Path)
@@ -451,9 +465,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(_backend_alias(list(sys.argv[1:] if argv is None else argv)))
     if args.command == "extract":
         args.func = _cmd_extract
+    from .data.store import DamagedEntryError
+
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, NotADirectoryError) as e:
+    except (ValueError, FileNotFoundError, NotADirectoryError, DamagedEntryError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -9,7 +9,9 @@ Shared by :func:`multimodal_har.flow.raft.load_raft` and the video encoders
 * a path to a checkpoint file: a state dict, or a dict holding one under ``"state_dict"`` or
   ``"model"``; a ``module.`` prefix (``DataParallel``) is stripped.
 
-Offline, a download fails with :class:`WeightsUnavailable`, whose message names the URL, the
+Every file is read with ``torch.load(..., weights_only=True)`` (tensors and plain containers
+only), the cached downloads included, which torchvision itself would unpickle without that
+restriction. Offline, a download fails with :class:`WeightsUnavailable`, whose message names the URL, the
 cache path where torch looks for the file, and how to pass the file instead.
 """
 
@@ -95,7 +97,10 @@ def cache_path(weights: Any) -> Path:
 
 def build_pretrained(builder: Callable[..., torch.nn.Module], weights: Any, *, what: str,
                      progress: bool = False, flag: str = "--weights ") -> torch.nn.Module:
-    """``builder(weights=weights)``, downloading the file into torch's cache if needed.
+    """What ``builder(weights=weights)`` builds, downloading the file into torch's cache if needed,
+    but with the file read by ``torch.load(..., weights_only=True)``: torchvision's builders read it
+    through ``torch.hub.load_state_dict_from_url``, whose default is ``weights_only=False``, so a
+    file planted in the (user-writable) cache under the expected name would run code when unpickled.
 
     Args:
         builder: a torchvision model builder (``resnet18``, ``raft_small``...).
@@ -107,9 +112,11 @@ def build_pretrained(builder: Callable[..., torch.nn.Module], weights: Any, *, w
     Raises:
         WeightsUnavailable: the file is not cached and could not be downloaded; the message
             says where to put it or how to pass it.
+        pickle.UnpicklingError: the cached file holds more than tensors (PyTorch's message
+            names what it refused).
     """
     try:
-        return builder(weights=weights, progress=progress)
+        state = weights.get_state_dict(progress=progress, check_hash=True, weights_only=True)
     except Exception as e:  # URLError, HTTPError, socket errors: offline
         cache = cache_path(weights)
         if cache.is_file():  # the file is there: whatever failed, it was not the download
@@ -122,6 +129,12 @@ def build_pretrained(builder: Callable[..., torch.nn.Module], weights: Any, *, w
             f"or pass the file: {flag}/path/to/{name}\n"
             f"({flag}none runs random weights: only for testing the pipeline)."
         ) from None
+    # what the builder sets from the weights' metadata when it loads them itself (torchvision's
+    # classification and video builders: the number of classes; RAFT: nothing)
+    meta = {"num_classes": len(weights.meta["categories"])} if "categories" in weights.meta else {}
+    model = builder(weights=None, progress=progress, **meta)
+    model.load_state_dict(state)
+    return model
 
 
 __all__ = ["WeightsUnavailable", "build_pretrained", "cache_path", "is_random", "load_state_file",

@@ -36,7 +36,9 @@ Bad input: a store without a configured modality, val/test classes unknown to th
 split, or an rgb/flow crop larger than the stored frames, raise ``ValueError`` at construction. A video whose entry is missing (manifest status not
 ``ok``) lacks that stream; a video lacking every stream is dropped at construction with a
 warning. An entry that fails to read, or holds NaN/inf in the frames read, is logged and treated
-as missing for that sample (training goes on; the log names video and stream).
+as missing for that sample (training goes on; the log names video and stream), unless its file
+is not the one committed (truncated, bytes changed: :meth:`FeatureStore.verify_entry`): that
+raises :class:`~multimodal_har.data.store.DamagedEntryError`, naming the entry and its file.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from multimodal_har.skeleton.layouts import STREAMS
 from . import augment as A
 from .batch import apply_affine, collate, finish_batch, mask_name, times_name
 from .loader import EpochSampler, make_loader, seed_worker
-from .store import CachedEntry, FeatureStore, attr_value
+from .store import FeatureStore, attr_value, open_entry, raise_if_damaged
 
 log = logging.getLogger(__name__)
 
@@ -464,14 +466,12 @@ class StoreDataset(Dataset):
         return state
 
     def _open(self, vid: str, source: str) -> Any:
-        import h5py
-
         if os.getpid() != self._pid:  # a forked worker: the parent's handles are not ours to use
             self._files, self._pid = collections.OrderedDict(), os.getpid()
         key = (vid, source)
         f = self._files.get(key)
         if f is None:
-            f = CachedEntry(h5py.File(self.root / f"{source}/{vid}.h5", "r"))
+            f = open_entry(self.root, vid, source)  # a damaged file raises DamagedEntryError
             self._files[key] = f
             while len(self._files) > _OPEN_FILES:
                 self._files.popitem(last=False)[1].close()
@@ -544,6 +544,7 @@ class StoreDataset(Dataset):
             try:
                 t = self._times(self._open(vid, s.source), s)
             except (OSError, KeyError) as e:
+                raise_if_damaged(self.root, vid, s.source, e)
                 log.warning("%s: cannot read %s of %r (%s): treated as missing", self.root, s.source, vid, e)
                 continue
             if len(t):
@@ -641,6 +642,7 @@ class StoreDataset(Dataset):
                 if key is not None:
                     shared[key] = x, times
         except (OSError, KeyError) as e:
+            raise_if_damaged(self.root, vid, s.source, e)
             log.warning("%s: cannot read %s of %r (%s): treated as missing", self.root, s.source, vid, e)
             return None
         aff = None

@@ -15,11 +15,12 @@ lists the choices):
 Video ids are ``<dataset>/<sample id>`` (``utd_mhad/a1_s1_t1``), labels the action names,
 splits from the dataset's named protocol (:mod:`multimodal_har.skeleton.splits`).
 
-Importing is resumable: an entry the manifest records as ``ok`` (and whose file exists) is
-skipped, a depth video already in place is kept; store entries are written atomically by
-:meth:`FeatureStore.add`, videos under a temporary name renamed when complete. A bad source
-file is recorded as ``failed`` (manifest and summary, with the file named) and the import
-goes on.
+Importing is resumable: an entry the manifest records as ``ok`` (and whose file exists, with the
+size it was committed with) is skipped, a depth video already in place is kept; store entries
+are written atomically by :meth:`FeatureStore.add`, videos under a temporary name renamed when
+complete. A bad source file is recorded as ``failed`` (manifest and summary, with the file named)
+and the import goes on; so is an entry ``mhar manifest --verify`` found damaged, redone by the
+next import.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ class _Summary:
 
 def _done(store: FeatureStore, video_id: str, modality: str) -> bool:
     e = store.manifest.entry(video_id, modality)
-    return bool(e) and e["status"] == "ok" and store.has(video_id, modality)
+    return (bool(e) and e["status"] == "ok" and store.has(video_id, modality)
+            and not store.size_changed(video_id, modality, e))
 
 
 def _fail(store: FeatureStore, summary: _Summary, video_id: str, modality: str, error: str, *,

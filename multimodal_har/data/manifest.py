@@ -48,15 +48,18 @@ CREATE TABLE IF NOT EXISTS entries (
     updated REAL,
     source_size INTEGER,
     source_mtime_ns INTEGER,
+    checksum TEXT,
+    file_size INTEGER,
     PRIMARY KEY (video_id, modality)
 );
 """
 # columns added after the first release: (name, type), added to older manifests on open
-_ADDED_ENTRY_COLUMNS = (("source_size", "INTEGER"), ("source_mtime_ns", "INTEGER"))
+_ADDED_ENTRY_COLUMNS = (("source_size", "INTEGER"), ("source_mtime_ns", "INTEGER"),
+                        ("checksum", "TEXT"), ("file_size", "INTEGER"))
 
 VIDEO_COLUMNS = ("id", "path", "label", "split", "fps", "num_frames", "width", "height",
                  "duration", "has_audio", "probe_error")
-ENTRY_COLUMNS = ("status", "error", "config_hash", "path", "extractor", "config_json")
+ENTRY_COLUMNS = ("status", "error", "config_hash", "path", "extractor", "config_json", "checksum", "file_size")
 
 
 class Manifest:
@@ -137,20 +140,29 @@ class Manifest:
         path: Optional[str] = None,
         seconds: Optional[float] = None,
         source: Optional[tuple[int, int]] = None,
+        fingerprint: Optional[tuple[str, int]] = None,
     ) -> None:
         """Record one entry. ``source``: the video's ``(size, mtime_ns)`` when it was read, so
-        that a video replaced in place is extracted again."""
+        that a video replaced in place is extracted again. ``fingerprint``: the committed file's
+        ``(checksum, size)`` (``FeatureStore.fingerprint``), so that damage is found later."""
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
         size, mtime_ns = source if source is not None else (None, None)
+        checksum, file_size = fingerprint if fingerprint is not None else (None, None)
         self.conn.execute(
             """INSERT OR REPLACE INTO entries
                (video_id, modality, status, error, extractor, config_json, config_hash, path, seconds, updated,
-                source_size, source_mtime_ns)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                source_size, source_mtime_ns, checksum, file_size)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (video_id, modality, status, error, extractor, config_json, config_hash, path,
-             seconds, time.time(), size, mtime_ns),
+             seconds, time.time(), size, mtime_ns, checksum, file_size),
         )
+
+    def mark_failed(self, video_id: str, modality: str, error: str) -> None:
+        """Set a recorded entry's status to ``failed`` with ``error``, keeping the rest of its row
+        (``FeatureStore.verify`` marks damaged files so)."""
+        self.conn.execute("UPDATE entries SET status = 'failed', error = ?, updated = ? "
+                          "WHERE video_id = ? AND modality = ?", (error, time.time(), video_id, modality))
 
     def entry(self, video_id: str, modality: str) -> Optional[dict[str, Any]]:
         r = self.conn.execute(

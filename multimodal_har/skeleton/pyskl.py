@@ -13,7 +13,10 @@ MMAction2 also uses a plain list of those annotations (no split), which :func:`r
 accepts. Note the person-first ``(M, T, ...)`` order there against this project's ``(T, M, ...)``.
 PYSKL's 3D files (NTU) carry no ``keypoint_score``; the reader then scores present people 1.
 
-Unpickling runs code named by the file: read only files you trust.
+A pickle names the functions that rebuild it, so :func:`read_pyskl` reads through
+:mod:`multimodal_har.safe_pickle`: numpy arrays and builtin values only; a file naming anything
+else (a crafted pickle that would run code) is refused with
+:class:`~multimodal_har.safe_pickle.UnsafePickleError` before anything in it runs.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
+from multimodal_har import safe_pickle
 from multimodal_har.atomic import atomic_path
 
 from .datasets import SkeletonSequence
@@ -109,10 +113,13 @@ def read_pyskl(path: str | Path, *, layout: str | Layout, split: Optional[tuple[
     Returns:
         ``keypoint`` ``(T, M, V, C)`` / ``score`` ``(T, M, V)`` float32 sequences in file order.
         ``subject`` is the stored one, the ``Pxxx`` of NTU-style names, or 0 when unknown.
+
+    Raises:
+        UnsafePickleError: the file names something other than numpy arrays and builtin values
+            (:mod:`multimodal_har.safe_pickle`); nothing it names has run.
     """
     layout = get_layout(layout)
-    with open(path, "rb") as f:
-        data = pickle.load(f)
+    data = safe_pickle.load_file(path)  # numpy arrays and builtins only: a crafted file cannot run code
     if isinstance(data, list):
         data = {"split": {}, "annotations": data}
     if not isinstance(data, dict) or "annotations" not in data:

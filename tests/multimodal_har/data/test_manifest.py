@@ -54,3 +54,28 @@ def test_several_processes_record_at_once(tmp_path):
         p.join(60)
         assert p.exitcode == 0
     assert len(Manifest(path).entries("rgb", "ok")) == 180
+
+
+def test_manifests_written_before_checksums_open_and_gain_the_columns(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "manifest.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE videos (id TEXT PRIMARY KEY, path TEXT NOT NULL, label TEXT, split TEXT, fps REAL,
+            num_frames INTEGER, width INTEGER, height INTEGER, duration REAL, has_audio INTEGER, probe_error TEXT);
+        CREATE TABLE entries (video_id TEXT NOT NULL, modality TEXT NOT NULL, status TEXT NOT NULL, error TEXT,
+            extractor TEXT, config_json TEXT, config_hash TEXT, path TEXT, seconds REAL, updated REAL,
+            PRIMARY KEY (video_id, modality));
+        INSERT INTO videos (id, path) VALUES ('a/1', 'a/1.mp4');
+        INSERT INTO entries (video_id, modality, status, path) VALUES ('a/1', 'rgb', 'ok', 'rgb/a/1.h5');""")
+    old.commit()
+    old.close()
+    m = Manifest(path)
+    e = m.entry("a/1", "rgb")
+    assert e["status"] == "ok" and e["checksum"] is None and e["file_size"] is None and e["source_size"] is None
+    m.record("a/1", "rgb", status="ok", path="rgb/a/1.h5", fingerprint=("sha256:00", 12))
+    m.mark_failed("a/1", "rgb", "damaged: test")
+    e = m.entry("a/1", "rgb")
+    assert (e["status"], e["error"], e["checksum"], e["file_size"]) == ("failed", "damaged: test", "sha256:00", 12)
+    assert m.rows()[0]["rgb_checksum"] == "sha256:00"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from multimodal_har.cli import main
-from multimodal_har.data.store import FeatureStore, validate_name
+from multimodal_har.data.store import FeatureStore, file_checksum, validate_name
 
 
 def test_writer_publishes_only_complete_files(tmp_path):
@@ -72,6 +72,9 @@ def test_bring_your_own_modality(tmp_path):
         assert f.attrs["rate_hz"] == 100 and f.attrs["extractor"] == "user"
     e = store.manifest.entry("subj1/run3", "imu")
     assert e["status"] == "ok" and e["path"] == "imu/subj1/run3.h5" and len(e["config_hash"]) == 16
+    assert (e["checksum"], e["file_size"]) == file_checksum(store.path("subj1/run3", "imu"))
+    assert e["checksum"].startswith("sha256:") and e["file_size"] == store.path("subj1/run3", "imu").stat().st_size
+    assert store.verify() == [] and store.verify_entry("subj1/run3", "imu") is None
     assert store.manifest.video("subj1/run3")["label"] == "walk"
 
 

@@ -90,3 +90,38 @@ def test_a_failed_write_keeps_the_old_file(tmp_path, msr):
     with pytest.raises((pickle.PicklingError, AttributeError)):  # fails while writing the temporary file
         write_pyskl(path, [msr[1], unpicklable])
     assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]
+
+
+class _Command:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_crafted_pickle_is_refused_without_running(tmp_path, msr):
+    from multimodal_har.safe_pickle import UnsafePickleError
+
+    marker, path = tmp_path / "ran", tmp_path / "crafted.pkl"
+    raw = {"split": {}, "annotations": [{"frame_dir": "x", "label": 0, "keypoint": _Command(marker)}]}
+    path.write_bytes(pickle.dumps(raw))
+    with pytest.raises(UnsafePickleError, match=rf"{path}: refused to unpickle (posix|nt)\.system"):
+        read_pyskl(path, layout="kinect_v1_20")
+    assert not marker.exists()
+
+
+def test_reads_pyskl_files_as_mmcv_writes_them(tmp_path, msr):
+    """PYSKL's files come from mmcv's ``dump``, pickle protocol 2 (bytes through ``_codecs``, Python 2
+    module names), with numpy scalars among the values."""
+    x = msr[0].keypoint.transpose(1, 0, 2, 3)  # (M, T, V, C)
+    ann = {"frame_dir": "S001C001P003R001A001", "label": np.int64(4), "total_frames": np.int64(x.shape[1]),
+           "keypoint": x, "keypoint_score": np.ones(x.shape[:3], np.float16)}
+    path = tmp_path / "ntu60_3danno.pkl"
+    path.write_bytes(pickle.dumps({"split": {"xsub_train": ["S001C001P003R001A001"], "xsub_val": []},
+                                   "annotations": [ann]}, protocol=2))
+    (s,) = read_pyskl(path, layout="kinect_v1_20", split=("xsub_train", "xsub_val"))
+    np.testing.assert_array_equal(s.keypoint, msr[0].keypoint)
+    assert (s.label_index, s.subject, s.split, s.score.dtype) == (4, 3, "train", np.float32)
