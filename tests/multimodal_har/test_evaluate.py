@@ -52,7 +52,7 @@ def test_evaluate_a_trained_run(tmp_path, capsys):
     assert main(["evaluate", str(run), "--split", "test", "--checkpoint", "last", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "top-1" in out and "joint+bone+motion" in out
-    ev = run / "eval_test"
+    ev = run / "eval_test_last"
     metrics = json.loads((ev / "metrics.json").read_text())
     assert metrics["checkpoint"] == "last" and metrics["epoch"] == 2
     assert list(metrics["subsets"]) == ["joint", "bone", "motion", "joint+bone", "joint+motion", "bone+motion",
