@@ -241,7 +241,7 @@ def load_subset_logits(path: Union[str, Path]) -> SubsetLogits:
     finite values, label range). Arrays other than the subsets and the four fields are ignored."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file (expected RUN/eval_<split>/logits.npz from mhar evaluate)")
+        raise FileNotFoundError(f"{path}: no such file (expected RUN/eval_<split>_<checkpoint>/logits.npz from mhar evaluate)")
     with np.load(path, allow_pickle=False) as z:
         need = [k for k in ("ids", "labels", "classes", "modalities") if k not in z.files]
         if need:
