@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from multimodal_har.ablation_run import run_ablation
+from multimodal_har.cli import main
 from multimodal_har.engine import (Dist, Run, UnsafeCheckpointError, checkpoint_file, eval_loader, load_checkpoint,
                                    load_run, per_video, predict, rng_state, save_checkpoint, set_rng_state, to_device)
 from multimodal_har.evaluate import eval_dir, evaluate_run
@@ -65,7 +66,7 @@ def test_a_crafted_checkpoint_is_refused_and_not_run(tmp_path):
         load_checkpoint(tmp_path / "nope.pt")
 
 
-def test_checkpoint_names_and_paths(run, tmp_path):
+def test_checkpoint_names_and_paths(run, tmp_path, capsys):
     assert checkpoint_file(run, "best") == ("best", run / "best.pt")
     assert checkpoint_file(run, "last") == ("last", run / "last.pt")
     assert checkpoint_file(run, run / "last.pt") == ("last", run / "last.pt")
@@ -76,6 +77,10 @@ def test_checkpoint_names_and_paths(run, tmp_path):
         checkpoint_file(run, "newest")
     with pytest.raises(FileNotFoundError, match=r"has no checkpoint nope.pt \(it has: best.pt, last.pt\)"):
         checkpoint_file(run, tmp_path / "nope.pt")
+    assert main(["evaluate", str(run), "--checkpoint", "newest"]) == 2  # the CLI says the same
+    assert "one of best, last or the path of a .pt file" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--checkpoint", str(other), "--device", "cpu", "--quiet"]) == 0
+    assert f"wrote {run / 'eval_test_epoch2'}" in capsys.readouterr().out
 
 
 def test_load_run(run):
