@@ -26,6 +26,10 @@ only rank 0 writes checkpoints and logs. Batch norm is per process (no SyncBatch
 does not run on CPU), so results match one process with the same global batch to within
 batch-norm statistics.
 
+The process group, device transfer, prediction, RNG-state and checkpoint helpers are
+:mod:`multimodal_har.engine`'s (shared with evaluation and the ablation); top-1 is
+:func:`multimodal_har.metrics.correctness` (tie-aware), for ``train_top1`` and validation alike.
+
 Logs: ``metrics.jsonl`` (one line per epoch), ``train.log``, and TensorBoard event files in
 ``RUN/tensorboard`` (``tensorboard`` is a dependency; an environment without it skips them
 with one message).

@@ -20,7 +20,8 @@ from multimodal_har.ablation_run import (RETRAINED_BANNER, UNRELIABLE_BANNER, Un
                                          run_ablation, subset_logits_of_run, subset_path_reliability)
 from multimodal_har.cli import main
 from multimodal_har.experiment import experiment_from_dict, load_run_config
-from multimodal_har.train import load_checkpoint, train
+from multimodal_har.engine import load_checkpoint
+from multimodal_har.train import train
 from tests.multimodal_har.training_data import make_msr_store, tiny_config
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -10,7 +10,8 @@ from multimodal_har.cli import main
 from multimodal_har.data.dataset import StoreDataset
 from multimodal_har.evaluate import classification_metrics, per_class_report, per_video
 from multimodal_har.experiment import build_model, experiment_from_dict, load_run_config
-from multimodal_har.train import load_checkpoint, train
+from multimodal_har.engine import load_checkpoint
+from multimodal_har.train import train
 from tests.multimodal_har.training_data import make_msr_store, tiny_config
 
 
