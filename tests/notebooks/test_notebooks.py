@@ -124,6 +124,7 @@ def test_02_train_fusion(trained, workdir):
     metrics = json.loads(printed[-1])  # the metrics dict the notebook prints
     assert metrics["count"] == 3 and 0.0 <= metrics["top1"] <= 1.0
     assert len([json.loads(line) for line in open(run / "metrics.jsonl")]) == 2
+    assert "best.pt: epoch" in text_output(nb)  # the run loaded back (api.load_run)
     print(f"02_train_fusion: {seconds:.1f} s")
 
 
