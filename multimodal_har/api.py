@@ -28,9 +28,10 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
-from .engine import Run, load_run
+if TYPE_CHECKING:  # torch is imported only by the functions that need it (`mhar extract` stays light)
+    from .engine import Run
 
 PathLike = Union[str, os.PathLike]
 SAMPLE_VIDEOS = Path(__file__).resolve().parent / "sample_data" / "videos"
@@ -180,7 +181,16 @@ def train(config: Any, *, resume: Union[bool, str] = False, overrides: Sequence[
 
 
 # -- evaluation and ablation --------------------------------------------------------------------------
-def evaluate(run: Union[PathLike, Run], *, split: str = "test", checkpoint: Union[str, PathLike] = "best",
+def load_run(run_dir: PathLike, *, checkpoint: Union[str, PathLike] = "best", device: str = "auto") -> "Run":
+    """A trained run: its config, its model with the weights of ``checkpoint`` (``best``,
+    ``last`` or a ``.pt`` path) on ``device`` in eval mode, its classes and epoch (a
+    :class:`multimodal_har.engine.Run`; :func:`multimodal_har.engine.load_run`)."""
+    from .engine import load_run as load
+
+    return load(run_dir, checkpoint=checkpoint, device=device)
+
+
+def evaluate(run: Union[PathLike, "Run"], *, split: str = "test", checkpoint: Union[str, PathLike] = "best",
              batch_size: Optional[int] = None, device: str = "auto", quiet: bool = True) -> dict[str, Any]:
     """Evaluate a trained run (``mhar evaluate``): :func:`multimodal_har.evaluate.evaluate_run`.
 
@@ -209,5 +219,5 @@ def ablate(run: PathLike, *, split: str = "test", checkpoint: Union[str, PathLik
                         quiet=quiet, batch_size=batch_size, require_reliable=require_reliable)
 
 
-__all__ = ["Run", "RunSettingsError", "SAMPLE_VIDEOS", "TRAIN_SUMMARY", "ablate", "dataset_names", "evaluate",
+__all__ = ["RunSettingsError", "SAMPLE_VIDEOS", "TRAIN_SUMMARY", "ablate", "dataset_names", "evaluate",
            "experiment", "extract", "import_dataset", "load_run", "train", "video_records"]

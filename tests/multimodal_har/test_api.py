@@ -102,3 +102,13 @@ def test_the_cli_demo_and_notebooks_use_the_api():
         for private in ("multimodal_har.train import", "multimodal_har.evaluate import evaluate_run",
                         "multimodal_har.ablation_run import run_ablation", "importers import import_dataset"):
             assert private not in source, (nb.name, private)
+
+
+def test_importing_the_api_does_not_import_torch():
+    """`mhar extract` goes through the API: its memory bound (tests/extractors/test_rgb.py) has no room for torch."""
+    import subprocess
+    import sys
+
+    code = "import sys, multimodal_har.api; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
