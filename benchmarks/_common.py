@@ -55,7 +55,7 @@ def loader_rate(ds, *, workers: int, batch_size: int, epochs: int, class_balance
     import torch
 
     from multimodal_har.data.dataset import make_loader
-    from multimodal_har.train import to_device
+    from multimodal_har.engine import to_device
 
     loader = make_loader(ds, batch_size, shuffle=True, class_balanced=class_balanced, num_workers=workers, seed=0)
     if pin is not None:

@@ -235,7 +235,7 @@ def pose_lstm_file(run: Path) -> Path:
     (what ``PoseLSTM.load_pretrained`` reads), written once."""
     import torch
 
-    from multimodal_har.train import load_checkpoint
+    from multimodal_har.engine import load_checkpoint
 
     path = run / "pose_lstm.pt"
     if not path.is_file():
@@ -277,7 +277,7 @@ def run_one(method: str, fold: int, seed: int, args: argparse.Namespace) -> dict
     summary = train(cfg, quiet=True)
     seconds = time.perf_counter() - t0
     met = evaluate_run(run_dir, split="test", checkpoint="last", device=args.device, quiet=True)
-    logits = np.load(run_dir / "eval_test" / "logits.npz")
+    logits = np.load(Path(met["out_dir"]) / "logits.npz")
     key = "+".join(met["modalities"])  # the full set's logits (evaluate names subsets "a+b")
     device = torch.cuda.get_device_name() if torch.cuda.is_available() and args.device != "cpu" else "CPU"
     res = {"method": method, "fold": fold, "seed": seed, "top1": met["top1"],

@@ -59,7 +59,7 @@ def build_store(dataset: str, data: Path, store: Path) -> Path:
     if (store / "manifest.sqlite").is_file():
         return store
     tmp = store.with_name(store.name + ".building")
-    n = add_to_store(FeatureStore(tmp, create=True), DATASETS[dataset](data / dataset), dataset=dataset)
+    n = add_to_store(FeatureStore(tmp, create=True), DATASETS.get(dataset)(data / dataset), dataset=dataset)
     os.replace(tmp, store)
     print(f"{dataset}: {n} sequences written to {store}", flush=True)
     return store

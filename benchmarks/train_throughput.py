@@ -175,7 +175,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from multimodal_har.experiment import experiment_from_dict
-    from multimodal_har.train import Trainer, to_device
+    from multimodal_har.engine import to_device
+    from multimodal_har.train import Trainer
 
     res: dict = {"workers": args.workers, "batch_size": args.batch_size, "replicas": args.replicas}
     with tempfile.TemporaryDirectory() as tmp:

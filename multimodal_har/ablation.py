@@ -63,6 +63,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from multimodal_har.atomic import atomic_write_text
+from multimodal_har.metrics import correctness, true_log_prob
 
 MAX_MODALITIES = 12  # 4096 subsets; the (M, M, K) interaction map is then ~1.2M floats
 EMPTY_KEY = "(none)"  # the empty subset's name in tables
@@ -240,7 +241,7 @@ def load_subset_logits(path: Union[str, Path]) -> SubsetLogits:
     finite values, label range). Arrays other than the subsets and the four fields are ignored."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file (expected RUN/eval_<split>/logits.npz from mhar evaluate)")
+        raise FileNotFoundError(f"{path}: no such file (expected RUN/eval_<split>_<checkpoint>/logits.npz from mhar evaluate)")
     with np.load(path, allow_pickle=False) as z:
         need = [k for k in ("ids", "labels", "classes", "modalities") if k not in z.files]
         if need:
@@ -251,20 +252,6 @@ def load_subset_logits(path: Union[str, Path]) -> SubsetLogits:
 
 
 # ---------------------------------------------------------------------------- per-sample values
-def correctness(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``(N, C)``, ``(N,)`` -> ``(N,)`` top-1 correctness; a tie for the top score counts
-    ``1 / (number tied)`` when the label is among them (expected accuracy under random
-    tie-breaking: uniform logits score ``1/C``, not whatever ``argmax`` picks first)."""
-    top = logits == logits.max(axis=1, keepdims=True)  # (N, C)
-    return top[np.arange(len(labels)), labels] / top.sum(axis=1)
-
-
-def true_log_prob(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``(N, C)``, ``(N,)`` -> ``(N,)`` log-softmax probability of the true class."""
-    z = logits - logits.max(axis=1, keepdims=True)
-    return z[np.arange(len(labels)), labels] - np.log(np.exp(z).sum(axis=1))
-
-
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "accuracy": correctness, "log_prob": true_log_prob}
 

@@ -31,7 +31,8 @@ import numpy as np
 
 from multimodal_har.atomic import atomic_path
 
-from .ablation import AblationResult, SubsetLogits, correctness
+from .ablation import AblationResult, SubsetLogits
+from .metrics import confusion_matrix, correctness
 
 PathLike = Union[str, Path, None]
 
@@ -236,8 +237,7 @@ def plot_confusions(data: SubsetLogits, subsets: Optional[Sequence[str]] = None,
         ax.axis("off")
     for ax, key in zip(axes.flat, subsets):
         logits = data.logits[key]
-        conf = np.zeros((C, C), dtype=np.int64)
-        np.add.at(conf, (data.labels, logits.argmax(axis=1)), 1)
+        conf = confusion_matrix(logits.astype(np.float64), data.labels, C)  # ties spread, as top-1 counts them
         acc = correctness(logits.astype(np.float64), data.labels).mean()
         _draw_confusion(ax, conf, data.classes, f"{key}: top-1 {acc:.3f}", fontsize=6)
     return _finish(fig, path, banner)
@@ -259,7 +259,7 @@ def _draw_confusion(ax, confusion: np.ndarray, classes: Sequence[str], title: st
         ax.set_title(title, fontsize=fontsize + 3)
     if counts and C <= 30:
         for i, j in zip(*np.nonzero(confusion)):
-            ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=fontsize - 1,
+            ax.text(j, i, f"{confusion[i, j]:.3g}", ha="center", va="center", fontsize=fontsize - 1,
                     color="white" if norm[i, j] > 0.5 else "black")
     return im
 

@@ -5,10 +5,12 @@ per-class contributions) is :mod:`multimodal_har.ablation`; its figures are
 :mod:`multimodal_har.ablation_plots`. This module runs it on a run directory of ``mhar train``:
 
 1. **Every subset, no retraining.** The logits of every non-empty modality subset come from
-   ``mhar evaluate``'s ``RUN/eval_<split>/logits.npz`` (each subset through the model's
+   ``mhar evaluate``'s ``RUN/eval_<split>_<checkpoint>/logits.npz`` (each subset through the model's
    missing-modality path). They are reused when they belong to the requested checkpoint
    (``metrics.json`` names it and its epoch, and ``logits.npz`` is newer than the checkpoint
-   file); otherwise :func:`~multimodal_har.evaluate.evaluate_run` writes them first.
+   file); otherwise :func:`~multimodal_har.evaluate.evaluate_run` writes them first. The run
+   is loaded once (:func:`~multimodal_har.engine.load_run`), for this evaluation, the
+   corruption curves and the attention maps.
 2. **Analysis**: :func:`~multimodal_har.ablation.analyze` (top-1 accuracy, chance baseline for
    the empty set), whose random-modality-dropping curve is read from the subset table.
 3. **Corruption robustness** (``robustness=True``): the model re-run on the split with one
@@ -85,7 +87,8 @@ import numpy as np
 
 from .ablation import (AblationResult, SubsetLogits, _jsonable, analyze, corruption_curve, correctness,
                        leave_one_out, load_subset_logits, shapley_values, write_report)
-from .experiment import CHECKPOINTS, ExperimentConfig, config_to_dict, experiment_from_dict, load_run_config
+from .engine import Dist, Run, autocast, checkpoint_file, load_run, per_video, predict, to_device
+from .experiment import ExperimentConfig, config_to_dict, experiment_from_dict, load_run_config
 
 # data stream kind -> the corruption applied to its input
 CORRUPTION_OF_KIND = {"pose": "pose_noise", "audio": "audio_silence", "rgb": "frozen_frames", "flow": "frozen_frames"}
@@ -302,8 +305,9 @@ def _reliability_text(reliability: Mapping[str, Any], files: Sequence[str]) -> s
 # ---------------------------------------------------------------------------- subset logits
 def _logits_are_current(eval_dir: Path, checkpoint: str, ck_epoch: Any, ck_path: Path,
                         modalities: Sequence[str]) -> bool:
-    """``eval_dir/logits.npz`` was written by ``mhar evaluate`` for this checkpoint (name and
-    epoch in ``metrics.json``), after the checkpoint file, for these modalities."""
+    """``eval_dir/logits.npz`` was written by ``mhar evaluate`` for this checkpoint (its name,
+    and its epoch unless ``ck_epoch`` is None, in ``metrics.json``), after the checkpoint file,
+    for these modalities."""
     logits, metrics = eval_dir / "logits.npz", eval_dir / "metrics.json"
     if not (logits.is_file() and metrics.is_file()):
         return False
@@ -311,38 +315,31 @@ def _logits_are_current(eval_dir: Path, checkpoint: str, ck_epoch: Any, ck_path:
         meta = json.loads(metrics.read_text())
     except (OSError, ValueError):
         return False
-    return (meta.get("checkpoint") == checkpoint and meta.get("epoch") == ck_epoch
+    return (meta.get("checkpoint") == checkpoint and (ck_epoch is None or meta.get("epoch") == ck_epoch)
             and list(meta.get("modalities", [])) == list(modalities)
             and logits.stat().st_mtime >= ck_path.stat().st_mtime)
 
 
-def subset_logits_of_run(run_dir: Union[str, Path], *, split: str = "test", checkpoint: str = "best",
+def subset_logits_of_run(run: Union[str, Path, Run], *, split: str = "test", checkpoint: Union[str, Path] = "best",
                          device: str = "auto", quiet: bool = False) -> Path:
-    """``RUN/eval_<split>/logits.npz`` for ``checkpoint``, evaluating the run first when it is
-    absent or stale (see the module docstring)."""
-    from .evaluate import evaluate_run
-    from .train import load_checkpoint
+    """``RUN/eval_<split>_<checkpoint>/logits.npz``, evaluating the run first when it is absent
+    or stale (see the module docstring). ``run``: a run directory (its checkpoint is read
+    only when the logits must be computed) or a :class:`~multimodal_har.engine.Run` already
+    loaded (``checkpoint`` and ``device`` are then its own)."""
+    from .evaluate import eval_dir, evaluate_run
 
-    run_dir = Path(run_dir)
-    config = load_run_config(run_dir)
-    ck_path = _checkpoint_path(run_dir, checkpoint)
-    ck = load_checkpoint(ck_path)
-    eval_dir = run_dir / f"eval_{split}"
-    if not _logits_are_current(eval_dir, checkpoint, ck.get("epoch"), ck_path, list(config.model.encoders)):
-        _say(quiet, f"evaluating {run_dir} ({checkpoint}.pt) on every modality subset of split {split!r}")
-        evaluate_run(run_dir, split=split, checkpoint=checkpoint, device=device, quiet=True)
-    return eval_dir / "logits.npz"
-
-
-def _checkpoint_path(run_dir: Path, checkpoint: str) -> Path:
-    if checkpoint not in CHECKPOINTS:
-        raise ValueError(f"checkpoint must be one of {', '.join(CHECKPOINTS)}, got {checkpoint!r}")
-    path = run_dir / f"{checkpoint}.pt"
-    if not path.is_file():
-        have = [p.name for p in sorted(run_dir.glob("*.pt"))]
-        raise FileNotFoundError(f"{run_dir} has no checkpoint {checkpoint}.pt (it has: {', '.join(have) or 'none'}): "
-                                f"train the run first (mhar train) or choose another --checkpoint")
-    return path
+    if isinstance(run, Run):
+        run_dir, name, ck_path, epoch = run.run_dir, run.checkpoint, run.checkpoint_path, run.epoch
+        mods = run.modalities
+    else:
+        run_dir = Path(run)
+        mods = list(load_run_config(run_dir).model.encoders)
+        (name, ck_path), epoch = checkpoint_file(run_dir, checkpoint), None
+    out = eval_dir(run_dir, split, name)
+    if not _logits_are_current(out, name, epoch, ck_path, mods):
+        _say(quiet, f"evaluating {run_dir} ({ck_path.name}) on every modality subset of split {split!r}")
+        evaluate_run(run, split=split, checkpoint=checkpoint, device=device, quiet=True)
+    return out / "logits.npz"
 
 
 # ---------------------------------------------------------------------------- robustness
@@ -388,9 +385,6 @@ def accuracy_under(model, loader, device, *, targets: Sequence[tuple[str, str, s
     the full model on ``loader`` with ``targets`` corrupted at ``strength``; seeded."""
     import torch
 
-    from .evaluate import per_video
-    from .train import Dist, predict, to_device
-
     gen = torch.Generator().manual_seed(int(seed))
 
     def fn(batch):
@@ -399,10 +393,10 @@ def accuracy_under(model, loader, device, *, targets: Sequence[tuple[str, str, s
             for corruption, name, kwarg in targets:
                 if name in batch["inputs"] and kwarg in batch["inputs"][name]:
                     batch = corrupt_input(batch, name, kwarg, corruption, strength, generator=gen)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+        with autocast(device, amp):
             return {"full": model(batch["inputs"], batch["present"]).logits}
 
-    ids, labels, _, outs = predict(fn, loader, Dist(rank=0, world=1, local_rank=0, device=device))
+    ids, labels, _, outs = predict(fn, loader, Dist.local(device))
     _, labels, outs = per_video(ids, labels, outs)
     keep = labels >= 0
     if not keep.any():
@@ -677,7 +671,7 @@ def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Uni
         split: the split to evaluate on.
         out_dir: where the report goes (default ``RUN/ablation_<split>``); replaced as a whole,
             so it must be new, empty, or an earlier report (holding ``ablation.json``).
-        checkpoint: ``best`` or ``last``.
+        checkpoint: ``best``, ``last`` or the path of a ``.pt`` file.
         retrain: also train one model per proper subset (slow).
         robustness: the corruption curves (the modality-dropping curve is always there: it is
             read from the subset table).
@@ -694,11 +688,7 @@ def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Uni
     Returns:
         :class:`AblationRun`.
     """
-    import torch
-
-    from .data.dataset import IMAGENET_MEAN, IMAGENET_STD, StoreDataset
-    from .experiment import build_model
-    from .train import Dist, eval_loader, load_checkpoint, to_device
+    from .data.dataset import IMAGENET_MEAN, IMAGENET_STD
 
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)  # a clear error for a folder that is not a run
@@ -706,7 +696,7 @@ def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Uni
     if require_reliable and not reliability["reliable"]:
         raise UnreliableAblationError(f"{run_dir}: not ablated (--require-reliable): {reliability['reason']} How to "
                                       f"fix: {reliability['how_to_fix']}.")
-    ck_path = _checkpoint_path(run_dir, checkpoint)
+    checkpoint_file(run_dir, checkpoint)  # a missing checkpoint: a clear error before anything else
     out = Path(out_dir) if out_dir is not None else run_dir / f"ablation_{split}"
     if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / "ablation.json").is_file())):
         raise ValueError(f"{out} exists and is not a report of mhar ablate (no ablation.json); the report "
@@ -722,26 +712,20 @@ def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Uni
         notes.append(f"{'UNRELIABLE' if not reliability['reliable'] else 'missing-modality values UNRELIABLE'}: "
                      f"{reliability['reason']} How to fix: ablation.json 'reliability', RELIABILITY.txt.")
 
-    logits_path = subset_logits_of_run(run_dir, split=split, checkpoint=checkpoint, device=device, quiet=quiet)
+    run = load_run(run_dir, checkpoint=checkpoint, device=device)  # the one read of the checkpoint
+    logits_path = subset_logits_of_run(run, split=split, quiet=quiet)
     data = load_subset_logits(logits_path)
     _say(quiet, f"analysing {len(data.modalities)} modalities ({(1 << len(data.modalities)) - 1} subsets), "
                 f"{n_resamples} bootstrap resamples")
     result = analyze(data, n_resamples=n_resamples, seed=seed)
 
     # the model, for the corruption curves and the attention maps
-    ck = load_checkpoint(ck_path)
-    classes = list(ck["classes"])
-    if classes != list(data.classes):
-        raise ValueError(f"{logits_path} and {ck_path} disagree on the classes: delete {logits_path.parent} and "
-                         f"run again")
-    dev = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
-    model = build_model(config.model, len(classes))
-    model.load_state_dict(ck["model"])
-    model.to(dev).eval()
-    ds = StoreDataset(config.data, split, train=False, classes=classes, seed=config.seed)
-    loader = eval_loader(ds, batch_size or config.train.eval_batch_size or config.train.batch_size,
-                         config.data.num_workers, Dist(rank=0, world=1, local_rank=0, device=dev))
-    amp = config.train.amp and dev.type == "cuda"
+    if run.classes != list(data.classes):
+        raise ValueError(f"{logits_path} and {run.checkpoint_path} disagree on the classes: delete "
+                         f"{logits_path.parent} and run again")
+    model, dev, amp = run.model, run.device, run.amp
+    ds = run.dataset(split)
+    loader = run.loader(ds, batch_size)
 
     curves = corruption_targets(ds) if robustness else {}
     if robustness:
@@ -782,13 +766,13 @@ def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Uni
             _plot_retrained(result, retrained, files["retrained.png"])
         stats = {(s.input, s.cfg.kwarg): (s.cfg.mean or IMAGENET_MEAN, s.cfg.std or IMAGENET_STD)
                  for s in ds.streams if s.kind == "rgb"}
-        first = next(iter(eval_loader(ds, min(len(ds), 8), 0, Dist(rank=0, world=1, local_rank=0, device=dev))))
+        first = next(iter(run.loader(ds, min(len(ds), 8))))
         att_files, att_info, att_notes = attention_figures(model, to_device(first, dev), staging, frame_stats=stats)
         files.update(att_files)
         notes += att_notes
         report = result.to_dict()
         report.update(_jsonable({
-            "run": {"run_dir": str(run_dir), "split": split, "checkpoint": checkpoint, "epoch": ck.get("epoch"),
+            "run": {"run_dir": str(run_dir), "split": split, "checkpoint": run.checkpoint, "epoch": run.epoch,
                     "logits": str(logits_path)},
             "robustness": {"strengths": strengths if curves else [],
                            "curves": {k: [list(t) for t in v] for k, v in curves.items()}},

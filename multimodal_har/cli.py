@@ -11,8 +11,8 @@
     mhar store add STORE --modality NAME --from PATH [--label L] [--split S]
     mhar import NAME SRC STORE [--split cross_subject] [--modalities skeleton,inertial,depth] [--depth-videos DIR]
     mhar train --config CFG [--resume] [--set KEY.PATH=VALUE ...] [--quiet]
-    mhar evaluate RUN [--split test] [--checkpoint best|last]
-    mhar ablate RUN [--split test] [--retrain] [--no-robustness] [--resamples N] [--out DIR] [--require-reliable]
+    mhar evaluate RUN [--split test] [--checkpoint best|last|PATH]
+    mhar ablate RUN [--split test] [--checkpoint best|last|PATH] [--retrain] [--no-robustness] [--resamples N] [--out DIR] [--require-reliable]
     mhar demo [--out runs/demo] [--videos DIR] [--quick]
 
 ``mhar train`` also runs under ``torchrun --nproc_per_node=N -m multimodal_har.cli train ...``.
@@ -108,8 +108,8 @@ def _add_extract_parser(sub) -> None:
 
 def _cmd_extract(args) -> int:
     from multimodal_har.extractors import build_extractor
-    from multimodal_har.extractors.runner import run_extraction
 
+    from . import api
     from .config import load_yaml
 
     cfg = load_yaml(args.config) if args.config else {}
@@ -124,8 +124,6 @@ def _cmd_extract(args) -> int:
         if field is None:
             raise
         raise ValueError(f"argument --{field.replace('_', '-')}: {e}") from None
-    if args.store_as:
-        extractor.store_as(args.store_as)
     if not args.videos.is_dir():
         raise SystemExit(f"error: --videos {args.videos} is not a directory")
     # under torchrun (or any launcher setting RANK / WORLD_SIZE) each process takes videos
@@ -133,9 +131,9 @@ def _cmd_extract(args) -> int:
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     if not 0 <= rank < world:
         raise SystemExit(f"error: RANK={rank} is not in [0, WORLD_SIZE={world})")
-    summary = run_extraction(extractor, videos_root=args.videos, store=args.store,
-                             annotations=args.annotations, workers=args.workers,
-                             progress=not args.no_progress and rank == 0, rank=rank, world_size=world)
+    summary = api.extract(extractor, videos=args.videos, store=args.store, annotations=args.annotations,
+                          store_as=args.store_as, workers=args.workers, progress=not args.no_progress and rank == 0,
+                          rank=rank, world_size=world)
     print((f"[rank {rank}/{world}] " if world > 1 else "") + summary.format())
     print(f"manifest: {args.store / 'manifest.csv'}")
     if getattr(args, "pyskl", None):
@@ -233,7 +231,8 @@ def _cmd_store_add(args) -> int:
 
 
 def _cmd_import(args) -> int:
-    from .data.importers import format_summary, import_dataset
+    from . import api
+    from .data.importers import format_summary
 
     options = {k: getattr(args, k) for k in ("modalities", "depth_videos", "benchmark", "layout", "limit",
                                               "subjects", "actions")
@@ -243,22 +242,22 @@ def _cmd_import(args) -> int:
     for k in ("subjects", "actions"):
         if k in options:
             options[k] = [int(v) if v.isdigit() else v for v in options[k].split(",")]
-    summary = import_dataset(args.dataset, args.src, args.store, **options)
+    summary = api.import_dataset(args.dataset, src=args.src, store=args.store, **options)
     print(format_summary(summary))
     print(f"manifest: {Path(summary['store']) / 'manifest.csv'}")
     return 1 if summary["failed"] else 0
 
 
 def _cmd_train(args) -> int:
-    from .experiment import load_experiment
-    from .train import TrainingError, train
+    from . import api
+    from .train import TrainingError
 
     overrides = list(args.set or [])
     if args.run_dir is not None:
         overrides.append(f"run_dir={args.run_dir}")
-    config = load_experiment(args.config, overrides)
+    config = api.experiment(args.config, overrides=overrides)
     try:
-        summary = train(config, resume=args.resume, quiet=args.quiet)
+        summary = api.train(config, resume=args.resume, quiet=args.quiet)
     except TrainingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -269,22 +268,23 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .evaluate import evaluate_run, format_summary
+    from . import api
+    from .evaluate import format_summary
 
-    summary = evaluate_run(args.run, split=args.split, checkpoint=args.checkpoint, batch_size=args.batch_size,
+    summary = api.evaluate(args.run, split=args.split, checkpoint=args.checkpoint, batch_size=args.batch_size,
                            device=args.device, quiet=args.quiet)
     print(format_summary(summary))
-    print(f"wrote {Path(args.run) / f'eval_{args.split}'}")
+    print(f"wrote {summary['out_dir']}")
     return 0
 
 
 def _cmd_ablate(args) -> int:
-    from .ablation_run import run_ablation
+    from . import api
 
-    res = run_ablation(args.run, split=args.split, out_dir=args.out, checkpoint=args.checkpoint,
-                       retrain=args.retrain, robustness=not args.no_robustness, n_resamples=args.resamples,
-                       seed=args.seed, device=args.device, quiet=args.quiet, require_reliable=args.require_reliable)
-    print(f"{args.run} [{args.split}, {args.checkpoint}.pt]: " + res.format())
+    res = api.ablate(args.run, split=args.split, out_dir=args.out, checkpoint=args.checkpoint, retrain=args.retrain,
+                     robustness=not args.no_robustness, n_resamples=args.resamples, seed=args.seed,
+                     device=args.device, quiet=args.quiet, require_reliable=args.require_reliable)
+    print(f"{args.run} [{args.split}, {Path(args.checkpoint).name.removesuffix('.pt')}.pt]: " + res.format())
     print(f"wrote {len(res.files)} files to {res.out_dir}")
     return 0
 
@@ -298,6 +298,15 @@ def _cmd_demo(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """What ``mhar evaluate`` and ``mhar ablate`` both take: the run, its split, checkpoint, device."""
+    p.add_argument("run", type=Path, help="the run directory of `mhar train`")
+    p.add_argument("--split", default="test")
+    p.add_argument("--checkpoint", default="best", metavar="best|last|PATH",
+                   help="best.pt or last.pt of the run, or the path of a .pt file (default: best)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1...")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -372,24 +381,18 @@ def build_parser() -> argparse.ArgumentParser:
     tp.set_defaults(func=_cmd_train)
 
     evp = sub.add_parser("evaluate", help="evaluate a trained run: metrics, confusion matrix, per-subset logits")
-    evp.add_argument("run", type=Path, help="the run directory of `mhar train`")
-    evp.add_argument("--split", default="test")
-    evp.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    _add_run_arguments(evp)
     evp.add_argument("--batch-size", type=int, help="default: the run's eval batch size")
-    evp.add_argument("--device", default="auto")
     evp.add_argument("--quiet", action="store_true", help="no progress bar")
     evp.set_defaults(func=_cmd_evaluate)
 
     abp = sub.add_parser("ablate", help="modality ablation of a trained run: Shapley values, robustness, figures")
-    abp.add_argument("run", type=Path, help="the run directory of `mhar train`")
-    abp.add_argument("--split", default="test")
-    abp.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    _add_run_arguments(abp)
     abp.add_argument("--retrain", action="store_true", help="also retrain one model per modality subset (slow)")
     abp.add_argument("--no-robustness", action="store_true", help="skip the corruption curves")
     abp.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the CIs (0: none)")
     abp.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the corruptions")
     abp.add_argument("--out", type=Path, help="output folder (default: RUN/ablation_<split>)")
-    abp.add_argument("--device", default="auto")
     abp.add_argument("--quiet", action="store_true", help="no progress lines (an unreliable ablation still warns)")
     abp.add_argument("--require-reliable", action="store_true",
                      help="exit with status 2, writing nothing, when the run's subset paths were never trained "

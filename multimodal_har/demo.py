@@ -36,7 +36,7 @@ ablation reads a path the model was trained on.
 Output folder (``--out``, default ``runs/demo``): ``store/`` (the feature store, with
 ``manifest.csv``), ``preview_*.png`` (flow colours and skeletons drawn over frames of one
 clip), ``train_config.yaml`` (the experiment, for ``mhar train --config``), ``run/`` (the
-training run: checkpoints, ``metrics.jsonl``, ``eval_test/`` of ``mhar evaluate``),
+training run: checkpoints, ``metrics.jsonl``, ``eval_test_best/`` of ``mhar evaluate``),
 ``ablation/`` (``mhar ablate``'s report and figures), ``annotations.csv`` (the labels, for
 ``mhar extract --annotations``) and ``demo.json`` (what ran, what was skipped and why,
 metrics, timings).
@@ -55,9 +55,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from multimodal_har import api
+from multimodal_har.api import SAMPLE_VIDEOS, video_records
 from multimodal_har.atomic import atomic_path, atomic_write_text
-
-SAMPLE_VIDEOS = Path(__file__).resolve().parent / "sample_data" / "videos"
+from multimodal_har.weights import cached_raft, cached_weights
 # fractions of every clip's time span; val sits between train and test
 TIME_SPLITS = {"train": [0.0, 0.6], "val": [0.6, 0.8], "test": [0.8, 1.0]}
 MODALITIES = ("rgb", "flow", "pose", "audio")  # model inputs, in model order
@@ -128,27 +129,6 @@ def _say(quiet: bool, msg: str) -> None:
         print(msg, flush=True)
 
 
-def cached_weights(enum_member: Any) -> Optional[Path]:
-    """The file of a torchvision weights enum member if torch's cache holds it, else None
-    (nothing is downloaded)."""
-    from .weights import cache_path
-
-    path = cache_path(enum_member)
-    return path if path.is_file() else None
-
-
-def cached_raft() -> Optional[tuple[str, Path]]:
-    """``(model, file)`` of a RAFT whose default weights are in torch's cache (the small one
-    first: it is the one a CPU can afford), else None."""
-    import torchvision.models.optical_flow as of
-
-    for model, enum in (("raft_small", of.Raft_Small_Weights), ("raft_large", of.Raft_Large_Weights)):
-        path = cached_weights(enum.DEFAULT)
-        if path is not None:
-            return model, path
-    return None
-
-
 def write_annotations(records: list, path: Union[str, Path]) -> Path:
     """The labels the demo used as an annotation CSV (``path,label``; ``mhar extract
     --annotations``), so that the same store can be rebuilt by hand."""
@@ -160,16 +140,6 @@ def write_annotations(records: list, path: Union[str, Path]) -> Path:
         w.writerow(["path", "label"])
         w.writerows([r.path, r.label] for r in records)
     return path
-
-
-def video_records(videos: Union[str, Path]) -> list:
-    """The videos of ``videos`` as :class:`~multimodal_har.data.ingest.VideoRecord`; a video
-    without a class folder is its own class (its id)."""
-    from dataclasses import replace as dc_replace
-
-    from .data.ingest import scan_videos
-
-    return [r if r.label else dc_replace(r, label=r.id) for r in scan_videos(videos)]
 
 
 # ---------------------------------------------------------------------------- extraction
@@ -222,9 +192,6 @@ def extract(steps: list[ExtractionStep], videos: Path, store: Path, records: lis
     """Run ``steps`` into ``store``; returns ({input: store modality usable for training},
     notes). A modality with no usable entry, or whose extractor cannot start, is left out
     and said; a video that fails or lacks the modality is counted in a note."""
-    from multimodal_har.extractors import build_extractor
-    from multimodal_har.extractors.runner import run_extraction
-
     from .data.store import FeatureStore
 
     fs = FeatureStore(store, create=True)
@@ -234,16 +201,15 @@ def extract(steps: list[ExtractionStep], videos: Path, store: Path, records: lis
     for step in steps:
         _say(quiet, f"extract {step.input}: {step.why}")
         try:
-            extractor = build_extractor(step.extractor, step.config)
-            summary = run_extraction(extractor, videos_root=videos, store=fs, records=records, workers=workers,
-                                     progress=not quiet)
+            summary = api.extract(step.extractor, videos=videos, store=fs, config=step.config, records=records,
+                                  workers=workers, progress=not quiet)
         except Exception as e:  # noqa: BLE001 - a backend that cannot start (weights, libraries): skip it
             notes.append(f"{step.input}: skipped: {step.extractor} could not run ({type(e).__name__}: {e})")
             continue
         _say(quiet, "  " + summary.format().replace("\n", "\n  "))
         # from the manifest, not this run's summary: a resumed run says the same
         ids = {r.id for r in records}
-        entries = {s: [e for e in fs.manifest.entries(modality=extractor.modality, status=s) if e["video_id"] in ids]
+        entries = {s: [e for e in fs.manifest.entries(modality=summary.modality, status=s) if e["video_id"] in ids]
                    for s in ("ok", "missing", "failed")}
         if entries["missing"]:
             what = "no audio track" if step.input == "audio" else f"no {step.input}"
@@ -253,7 +219,7 @@ def extract(steps: list[ExtractionStep], videos: Path, store: Path, records: lis
             notes.append(f"{step.input}: {len(entries['failed'])} of {n} videos failed: "
                          + "; ".join(f"{e['video_id']}: {e['error']}" for e in entries["failed"][:3]))
         if entries["ok"]:
-            usable[step.input] = extractor.modality
+            usable[step.input] = summary.modality
         else:
             notes.append(f"{step.input}: not used: no video has it")
     fs.manifest.export_csv(fs.root / "manifest.csv")
@@ -338,35 +304,16 @@ def write_config(config_dict: dict[str, Any], path: Union[str, Path]) -> Path:
                                                          width=110))
 
 
-def _comparable(d: dict[str, Any]) -> dict[str, Any]:
-    """The settings of a run, without what depends on where it was started from (the store and
-    run paths, both inside the same ``--out``) or what training fills in (the classes)."""
-    out = {k: v for k, v in d.items() if k not in ("classes", "run_dir")}
-    out["data"] = {k: v for k, v in d["data"].items() if k != "store"}
-    return out
-
-
 def train_or_resume(config_dict: dict[str, Any], *, quiet: bool = False) -> tuple[dict[str, Any], str]:
     """Train the run of ``config_dict``, continue it from ``last.pt``, or skip it when it
-    finished (``train_summary.json``). Returns (summary, what happened). A run of other
-    settings in the same folder is an error (nothing is overwritten)."""
-    from .experiment import config_to_dict, experiment_from_dict, load_run_config
-    from .train import train
-
-    config = experiment_from_dict(config_dict)
-    run_dir = Path(config.run_dir)
-    done = run_dir / "train_summary.json"
-    if (run_dir / "last.pt").exists():
-        old = _comparable(config_to_dict(load_run_config(run_dir)))
-        if old != _comparable(config_to_dict(experiment_from_dict(config_dict))):
-            raise DemoError(f"{run_dir} holds a run with other settings (another --quick, --videos or set of "
-                            f"modalities): use another --out, or delete {run_dir} to train again")
-        if done.is_file():
-            return json.loads(done.read_text()), "already trained: skipped"
-        summary, how = train(config, resume=True, quiet=quiet), "resumed from last.pt"
-    else:
-        summary, how = train(config, quiet=quiet), "trained"
-    atomic_write_text(done, json.dumps(summary, indent=2))
+    finished: :func:`multimodal_har.api.train` with ``resume="auto"``. Returns (summary, what
+    happened). A run of other settings in the same folder is a :class:`DemoError` (nothing
+    is overwritten)."""
+    try:
+        summary = api.train(config_dict, resume="auto", quiet=quiet)
+    except api.RunSettingsError as e:
+        raise DemoError(f"{e} (another --quick, --videos or set of modalities: use another --out)") from None
+    how = summary.pop("how")
     return summary, how
 
 
@@ -383,9 +330,7 @@ def run_demo(out: Union[str, Path] = "runs/demo", *, videos: Union[str, Path, No
         workers: extraction processes (default: all cores).
         quiet: no progress output.
     """
-    from .ablation_run import run_ablation
-    from .evaluate import evaluate_run, format_summary
-    from .experiment import experiment_from_dict
+    from .evaluate import format_summary
 
     sizes = QUICK if quick else FULL
     out = Path(out)
@@ -417,7 +362,7 @@ def run_demo(out: Union[str, Path] = "runs/demo", *, videos: Union[str, Path, No
 
     t = time.perf_counter()
     cfg = experiment_dict(store, run_dir, usable, sizes, notes)
-    experiment_from_dict(cfg)  # checked before anything is written
+    api.experiment(cfg)  # checked before anything is written
     files["train_config.yaml"] = write_config(cfg, out / "train_config.yaml")
     _say(quiet, f"train: {', '.join(cfg['model']['encoders'])} fused by cross-modal attention, "
                 f"{sizes.epochs} epochs (windows of {sizes.window:g} s; time ranges train {TIME_SPLITS['train']}, "
@@ -427,19 +372,20 @@ def run_demo(out: Union[str, Path] = "runs/demo", *, videos: Union[str, Path, No
     seconds["train"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    metrics = evaluate_run(run_dir, split="test", quiet=True)
+    metrics = api.evaluate(run_dir, split="test")
     _say(quiet, format_summary(metrics))
     seconds["evaluate"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    ablation = run_ablation(run_dir, split="test", out_dir=out / "ablation", strengths=sizes.strengths,
-                            n_resamples=sizes.n_resamples, quiet=quiet)
+    ablation = api.ablate(run_dir, split="test", out_dir=out / "ablation", strengths=sizes.strengths,
+                          n_resamples=sizes.n_resamples, quiet=quiet)
     _say(quiet, "ablation (test split, one row per clip, top-1):\n" + ablation.format())
     seconds["ablate"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
 
     files.update({f"ablation/{k}": v for k, v in ablation.files.items()})
-    files["eval_test/confusion.png"] = run_dir / "eval_test" / "confusion.png"
+    eval_out = Path(metrics["out_dir"])
+    files[f"{eval_out.name}/confusion.png"] = eval_out / "confusion.png"
     result = DemoResult(out=out, modalities=list(cfg["model"]["encoders"]), notes=notes, metrics=metrics,
                         ablation=ablation, files=files, seconds=seconds)
     report = {"videos": str(videos), "classes": classes, "modalities": result.modalities,

@@ -170,7 +170,7 @@ def load_trained_encoders(model: MultimodalClassifier, heads: nn.ModuleDict, sou
     ``ValueError`` names a missing modality or a shape that does not fit."""
     from pathlib import Path
 
-    from .train import load_checkpoint
+    from .engine import load_checkpoint
 
     lines = []
     for m, src in sources.items():

@@ -26,6 +26,10 @@ only rank 0 writes checkpoints and logs. Batch norm is per process (no SyncBatch
 does not run on CPU), so results match one process with the same global batch to within
 batch-norm statistics.
 
+The process group, device transfer, prediction, RNG-state and checkpoint helpers are
+:mod:`multimodal_har.engine`'s (shared with evaluation and the ablation); top-1 is
+:func:`multimodal_har.metrics.correctness` (tie-aware), for ``train_top1`` and validation alike.
+
 Logs: ``metrics.jsonl`` (one line per epoch), ``train.log``, and TensorBoard event files in
 ``RUN/tensorboard`` (``tensorboard`` is a dependency; an environment without it skips them
 with one message).
@@ -36,21 +40,21 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import sys
 import time
-from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .atomic import atomic_path, sweep_stale
+from .atomic import sweep_stale
+from .engine import autocast as engine_autocast
+from .engine import (all_reduce_sum, barrier, eval_loader, gather, load_checkpoint, per_video, predict,
+                     rng_state, save_checkpoint, seed_everything, set_rng_state, setup_dist, to_device)
 from .experiment import ExperimentConfig, build_model, save_config
+from .metrics import classification_metrics, correctness
 from .model import ModelOutput, MultimodalClassifier
 from .recipes import (FusionWithHeads, encoder_param_groups, init_late_heads, load_trained_encoders, modality_heads,
                       modality_loss, modulate_gradients, ogm_coefficients)
@@ -58,99 +62,6 @@ from .recipes import (FusionWithHeads, encoder_param_groups, init_late_heads, lo
 
 class TrainingError(RuntimeError):
     """A run that cannot go on (non-finite loss, a run directory in the way...)."""
-
-
-# -- processes ------------------------------------------------------------------------------------
-@dataclass
-class Dist:
-    """Where this process stands: ``rank`` of ``world`` (1 without torchrun) and its device."""
-
-    rank: int
-    world: int
-    local_rank: int
-    device: torch.device
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world > 1
-
-
-def setup_dist(device: str = "auto") -> Dist:
-    """Join the process group of ``torchrun`` (NCCL on CUDA, gloo on CPU) when ``WORLD_SIZE`` > 1."""
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    rank, local = int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"train.device is {device!r} but CUDA is not available")
-        dev = torch.device("cuda", local if world > 1 else (dev.index or 0))
-        torch.cuda.set_device(dev)
-    if world > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    return Dist(rank=rank, world=world, local_rank=local, device=dev)
-
-
-def _all_reduce_sum(x: Tensor, dist: Dist) -> Tensor:
-    if dist.enabled:
-        torch.distributed.all_reduce(x)
-    return x
-
-
-def _gather(obj: Any, dist: Dist) -> list[Any]:
-    if not dist.enabled:
-        return [obj]
-    out: list[Any] = [None] * dist.world
-    torch.distributed.all_gather_object(out, obj)
-    return out
-
-
-def _barrier(dist: Dist) -> None:
-    if dist.enabled:
-        torch.distributed.barrier()
-
-
-# -- RNG, checkpoints -------------------------------------------------------------------------------
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def atomic_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to a temporary name in the same folder, fsync, ``os.replace``: the file
-    at ``path`` is always either the old one or the complete new one."""
-    with atomic_path(path, durable=True) as tmp:
-        torch.save(obj, tmp)
-    return Path(path)
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A checkpoint of ``mhar train`` (our own files: numpy RNG states need ``weights_only=False``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location="cpu", weights_only=False)
 
 
 # -- schedule, losses ----------------------------------------------------------------------------------
@@ -205,63 +116,6 @@ def pretrain_loss(out: tuple[dict[str, Tensor], Tensor], labels: Tensor, modalit
     """Mean cross-entropy over every (sample, modality) pair present."""
     logits, present = out
     return modality_loss(logits, present, labels, modalities, smoothing)
-
-
-# -- data ----------------------------------------------------------------------------------------------
-def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    """The batch's tensors on ``device``, uint8 frames normalised there (``data.batch.finish_batch``);
-    the batch given is left as it was."""
-    from .data.batch import finish_batch
-
-    out = dict(batch)
-    out["label"] = batch["label"].to(device, non_blocking=True)
-    out["present"] = batch["present"].to(device, non_blocking=True)
-    out["inputs"] = {m: {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in kw.items()}
-                     for m, kw in batch["inputs"].items()}
-    if "affine" in batch:
-        out["affine"] = {m: {k: tuple(t.to(device, non_blocking=True) for t in v) for k, v in kw.items()}
-                         for m, kw in batch["affine"].items()}
-    return finish_batch(out)
-
-
-def eval_loader(dataset, batch_size: int, num_workers: int, dist: Dist):
-    """Samples ``rank, rank + world, ...`` in order, each sample in exactly one process."""
-    from torch.utils.data import DataLoader
-
-    indices = list(range(dist.rank, len(dataset), dist.world))
-    return DataLoader(dataset, batch_size=batch_size, sampler=indices, num_workers=num_workers,
-                      collate_fn=dataset.collate, pin_memory=dist.device.type == "cuda")
-
-
-@torch.no_grad()
-def predict(fn: Callable[[dict], Any], loader, dist: Dist, *, progress: bool = False, desc: str = "eval"):
-    """Run ``fn(batch) -> {key: (B, C) logits}`` over ``loader`` in every process; returns
-    ``(ids, labels (N,), starts (N,), {key: (N, C) float32})`` gathered in dataset order."""
-    from tqdm import tqdm
-
-    ids, labels, starts, idx, outs = [], [], [], [], {}
-    pos, sampler = 0, list(loader.sampler)
-    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False, file=sys.stderr):
-        res = fn(batch)
-        B = len(batch["ids"])
-        ids += list(batch["ids"])
-        labels.append(batch["label"].cpu().numpy())
-        starts.append(np.asarray(batch.get("start", np.zeros(B)), dtype=np.float64).reshape(-1)[:B])
-        idx += sampler[pos:pos + B]
-        pos += B
-        for k, v in res.items():
-            outs.setdefault(k, []).append(v.float().cpu().numpy())
-    local = (idx, ids, np.concatenate(labels) if labels else np.zeros(0, np.int64),
-             np.concatenate(starts) if starts else np.zeros(0),
-             {k: np.concatenate(v) for k, v in outs.items()})
-    parts = _gather(local, dist)
-    order = np.argsort(np.concatenate([np.asarray(p[0], dtype=np.int64) for p in parts]), kind="stable")
-    all_ids = [i for p in parts for i in p[1]]
-    keys = [k for p in parts for k in p[4]]
-    keys = list(dict.fromkeys(keys))
-    return ([all_ids[k] for k in order], np.concatenate([p[2] for p in parts])[order],
-            np.concatenate([p[3] for p in parts])[order],
-            {k: np.concatenate([p[4][k] for p in parts if k in p[4]])[order] for k in keys})
 
 
 # -- logging ---------------------------------------------------------------------------------------------
@@ -410,7 +264,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             cleaned = self._clean_run_dir(fresh=not resume)
             save_config(config, self.run_dir / "config.yaml")
-        _barrier(self.dist)
+        barrier(self.dist)
         self.log = RunLog(self.run_dir, enabled=self.dist.main, quiet=quiet)
         for line in cleaned + notes:
             self.log.info(line)
@@ -477,7 +331,7 @@ class Trainer:
             self.module = nn.parallel.DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)
 
     def checkpoint(self, epoch: int) -> dict[str, Any]:
-        rngs = _gather(rng_state(), self.dist)
+        rngs = gather(rng_state(), self.dist)
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "epoch": epoch,
                  "stage": self.stage, "rng": rngs, "best_metric": self.best, "best_epoch": self.best_epoch,
@@ -546,7 +400,7 @@ class Trainer:
         if hasattr(self.loader.sampler, "set_epoch"):
             self.loader.sampler.set_epoch(epoch)
         sums = torch.zeros(3, dtype=torch.float64)  # loss * n, correct, n
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+        autocast = engine_autocast(dev, self.amp)
         bar = tqdm(self.loader, desc=f"epoch {epoch + 1}", disable=not self.progress, leave=False, file=sys.stderr)
         for step, batch in enumerate(bar):
             batch = to_device(batch, dev)
@@ -571,7 +425,7 @@ class Trainer:
                                                                       cfg.label_smoothing)
                 if per is not None and cfg.ogm_alpha > 0 and not cfg.freeze_encoders:
                     coeffs = ogm_coefficients(per, used, labels, self.model.modalities, cfg.ogm_alpha)
-            finite = _all_reduce_sum(torch.tensor([float(torch.isfinite(loss))], device=dev), self.dist)
+            finite = all_reduce_sum(torch.tensor([float(torch.isfinite(loss))], device=dev), self.dist)
             if int(finite.item()) != self.dist.world:  # every process skips or none does
                 self._bad_batch(epoch, step, batch, loss)
                 continue
@@ -579,7 +433,7 @@ class Trainer:
             self.scaler.scale(loss).backward()
             if coeffs is not None:  # OGM-GE; under torchrun the same coefficients and noise on every process
                 names = list(coeffs)
-                k = _all_reduce_sum(torch.tensor([coeffs[m] for m in names], device=dev), self.dist) / self.dist.world
+                k = all_reduce_sum(torch.tensor([coeffs[m] for m in names], device=dev), self.dist) / self.dist.world
                 gen = torch.Generator(device=dev).manual_seed(self.config.seed * 1000003 + self.global_step)
                 modulate_gradients(self.model, dict(zip(names, k.tolist())), generator=gen)
             if cfg.grad_clip > 0:
@@ -591,13 +445,14 @@ class Trainer:
             n = int((labels >= 0).sum())
             sums[0] += float(loss.detach()) * n
             sums[2] += n
-            if logits is not None:
-                sums[1] += float((logits.argmax(1) == labels).sum())
+            if logits is not None:  # tie-aware top-1 of the labelled samples (metrics.correctness)
+                keep = labels >= 0
+                sums[1] += float(correctness(logits.detach()[keep].cpu().numpy(), labels[keep].cpu().numpy()).sum())
             self.global_step += 1
             if self.dist.main and self.global_step % max(1, cfg.log_every) == 0:
                 self.log.scalar("train/loss_step", float(loss.detach()), self.global_step)
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
-        sums = _all_reduce_sum(sums.to(dev), self.dist).cpu()
+        sums = all_reduce_sum(sums.to(dev), self.dist).cpu()
         n = max(1.0, float(sums[2]))
         res = {"train_loss": float(sums[0]) / n, "lr": max(g["lr"] for g in self.optimizer.param_groups)}
         if self.stage == 2:
@@ -616,13 +471,11 @@ class Trainer:
         self.log.info(f"skipped: {msg} ({self.bad_batches}/{self.cfg.max_bad_batches} allowed)")
 
     def validate(self) -> dict[str, float]:
-        from .evaluate import classification_metrics
-
         if self.val_loader is None:
             return {}
         self.model.eval()
         dev = self.dist.device
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else nullcontext()
+        autocast = engine_autocast(dev, self.amp)
 
         def fn(batch):
             batch = to_device(batch, dev)
@@ -631,8 +484,6 @@ class Trainer:
                     logits, _ = self.pretrain(batch["inputs"], batch["present"])
                     return logits
                 return {"fused": self.model(batch["inputs"], batch["present"]).logits}
-
-        from .evaluate import per_video
 
         ids, labels, _, outs = predict(fn, self.val_loader, self.dist, progress=self.progress, desc="val")
         _, labels, outs = per_video(ids, labels, outs)
@@ -655,10 +506,10 @@ class Trainer:
             self.log.info("the ensemble: " + " ".join(f"{k}={v:.4g}" for k, v in record.items()))
         if self.dist.main:
             state = self.checkpoint(epoch)
-            atomic_save(state, self.run_dir / "last.pt")
-            atomic_save({"model": state["model"], "epoch": epoch, "classes": self.classes,
+            save_checkpoint(state, self.run_dir / "last.pt")
+            save_checkpoint({"model": state["model"], "epoch": epoch, "classes": self.classes,
                          "metrics": {"epoch": epoch, **record}}, self.run_dir / "best.pt")
-        _barrier(self.dist)
+        barrier(self.dist)
 
     def fit(self, *, stop_after: Optional[int] = None) -> dict[str, Any]:
         cfg = self.cfg
@@ -708,10 +559,10 @@ class Trainer:
             state = self.checkpoint(epoch + 1)
             if self.dist.main:
                 if improved:
-                    atomic_save({"model": state["model"], "epoch": epoch + 1, "classes": self.classes,
+                    save_checkpoint({"model": state["model"], "epoch": epoch + 1, "classes": self.classes,
                                  "metrics": record}, self.run_dir / "best.pt")
-                atomic_save(state, self.run_dir / "last.pt")
-            _barrier(self.dist)
+                save_checkpoint(state, self.run_dir / "last.pt")
+            barrier(self.dist)
             self.log.info(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
             if cfg.early_stop_patience and self.bad_epochs >= cfg.early_stop_patience:
                 stopped = f"early stop: no better validation top-1 for {self.bad_epochs} epochs"

@@ -95,6 +95,25 @@ def cache_path(weights: Any) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
 
 
+def cached_weights(weights: Any) -> Optional[Path]:
+    """The file of a torchvision weights enum member if torch's cache holds it, else None
+    (nothing is downloaded)."""
+    path = cache_path(weights)
+    return path if path.is_file() else None
+
+
+def cached_raft() -> Optional[tuple[str, Path]]:
+    """``(model, file)`` of a torchvision RAFT whose default weights are in torch's cache (the
+    small one first: the one a CPU can afford), else None (nothing is downloaded)."""
+    import torchvision.models.optical_flow as of
+
+    for model, enum in (("raft_small", of.Raft_Small_Weights), ("raft_large", of.Raft_Large_Weights)):
+        path = cached_weights(enum.DEFAULT)
+        if path is not None:
+            return model, path
+    return None
+
+
 def build_pretrained(builder: Callable[..., torch.nn.Module], weights: Any, *, what: str,
                      progress: bool = False, flag: str = "--weights ") -> torch.nn.Module:
     """What ``builder(weights=weights)`` builds, downloading the file into torch's cache if needed,
@@ -137,5 +156,5 @@ def build_pretrained(builder: Callable[..., torch.nn.Module], weights: Any, *, w
     return model
 
 
-__all__ = ["WeightsUnavailable", "build_pretrained", "cache_path", "is_random", "load_state_file",
+__all__ = ["WeightsUnavailable", "build_pretrained", "cache_path", "cached_raft", "cached_weights", "is_random", "load_state_file",
            "local_file", "resolve_weights", "weight_names"]

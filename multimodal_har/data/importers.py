@@ -36,7 +36,7 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 
 from ..registry import Registry
-from ..skeleton.datasets import read_msr_action3d, read_utkinect
+from ..skeleton.datasets import read_msr_action3d, read_utkinect, store_entry
 from .store import FeatureStore
 
 IMPORTERS = Registry("dataset importer")
@@ -132,17 +132,15 @@ def format_summary(summary: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------- skeleton datasets
 def _import_sequences(store: FeatureStore, sequences: Iterable, *, dataset: str,
                       summary: _Summary, extra_attrs: Optional[dict[str, Any]] = None) -> None:
-    """Write :class:`SkeletonSequence` objects as ``pose3d`` (what ``add_to_store`` writes)."""
+    """Write :class:`SkeletonSequence` objects as ``pose3d`` entries (:func:`store_entry`, as
+    ``add_to_store`` does), skipping those already done."""
     for s in sequences:
-        vid = f"{dataset}/{s.id}"
+        vid, arrays, attrs = store_entry(s, dataset)
         summary.data["samples"] += 1
         if _done(store, vid, "pose3d"):
             summary.count("pose3d", "skipped")
             continue
-        store.add(vid, "pose3d", {"keypoint": s.keypoint, "score": s.score},
-                  attrs={"layout": s.layout, "dataset": dataset, "subject": s.subject,
-                         "label_index": s.label_index, **s.meta, **(extra_attrs or {})},
-                  label=s.label, split=s.split)
+        store.add(vid, "pose3d", arrays, attrs={**attrs, **(extra_attrs or {})}, label=s.label, split=s.split)
         summary.count("pose3d", "ok")
 
 

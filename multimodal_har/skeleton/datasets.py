@@ -7,7 +7,8 @@ from a named protocol (:mod:`.splits`, ``split="cross_subject"`` by default, ``N
 none). They are ready for ``FeatureStore.add(..., modality="pose3d")`` via
 :func:`add_to_store`. The readers here are for the Kinect v1 datasets (layout
 ``kinect_v1_20``, ``M = 1``); NTU RGB+D is read by :mod:`.ntu`, PYSKL / MMAction2 pickles by
-:mod:`.pyskl`.
+:mod:`.pyskl`, UTD-MHAD by :mod:`.utd_mhad`; :data:`DATASETS` names them all (the names of
+``mhar import``).
 
 * MSR Action3D (Li, Zhang, Liu, CVPR-W 2010): ``aAA_sSS_eEE_skeleton3D.txt``, 20 lines of
   ``x y z c`` per frame, joints in MSR's own order (``MSR_ACTION3D_ORDER``; another release's
@@ -27,10 +28,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
+from ..registry import Registry
 from .layouts import KINECT_V1_20, MSR_ACTION3D_ORDER
 from .splits import get_split
 
@@ -171,16 +173,33 @@ def read_utkinect(root: str | Path, *, split: Optional[str] = "cross_subject",
                                    split=split_of(subject=subject))
 
 
-DATASETS = {"msr_action3d": read_msr_action3d, "utkinect": read_utkinect}
+# Every dataset reader of the package, by the name `mhar import NAME` / api.import_dataset(NAME)
+# takes (multimodal_har.data.importers.IMPORTERS has the same names; a test keeps them in step).
+# ``reader(root_or_file, *, split=..., ...)`` yields the dataset's samples: SkeletonSequence,
+# or for utd_mhad UTDSample (its ``skeleton`` a SkeletonSequence, plus inertial and depth).
+# The readers of other modules are named lazily: they import this module.
+DATASETS = Registry("dataset reader")
+DATASETS.register("msr_action3d", read_msr_action3d)
+DATASETS.register("utkinect", read_utkinect)
+DATASETS.register("ntu", "multimodal_har.skeleton.ntu:read_ntu")
+DATASETS.register("pyskl", "multimodal_har.skeleton.pyskl:read_pyskl")
+DATASETS.register("utd_mhad", "multimodal_har.skeleton.utd_mhad:read_utd_mhad")
+
+
+def store_entry(s: SkeletonSequence, dataset: str) -> tuple[str, dict[str, np.ndarray], dict[str, Any]]:
+    """``(video id, arrays, attrs)`` of a sequence as a ``pose3d`` store entry: id
+    ``<dataset>/<sequence id>``, ``keypoint`` / ``score``, and its layout, dataset, subject,
+    class index and ``meta`` as attributes."""
+    attrs = {"layout": s.layout, "dataset": dataset, "subject": s.subject, "label_index": s.label_index, **s.meta}
+    return f"{dataset}/{s.id}", {"keypoint": s.keypoint, "score": s.score}, attrs
 
 
 def add_to_store(store, sequences, *, dataset: str, modality: str = "pose3d") -> int:
-    """Write sequences into a :class:`~multimodal_har.data.store.FeatureStore`; returns the count."""
+    """Write sequences into a :class:`~multimodal_har.data.store.FeatureStore`; returns the count
+    (``mhar import`` does the same, resumably and with a summary)."""
     n = 0
     for s in sequences:
-        store.add(f"{dataset}/{s.id}", modality, {"keypoint": s.keypoint, "score": s.score},
-                  attrs={"layout": s.layout, "dataset": dataset, "subject": s.subject,
-                         "label_index": s.label_index, **s.meta},
-                  label=s.label, split=s.split)
+        video_id, arrays, attrs = store_entry(s, dataset)
+        store.add(video_id, modality, arrays, attrs=attrs, label=s.label, split=s.split)
         n += 1
     return n

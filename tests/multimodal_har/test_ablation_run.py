@@ -20,7 +20,8 @@ from multimodal_har.ablation_run import (RETRAINED_BANNER, UNRELIABLE_BANNER, Un
                                          run_ablation, subset_logits_of_run, subset_path_reliability)
 from multimodal_har.cli import main
 from multimodal_har.experiment import experiment_from_dict, load_run_config
-from multimodal_har.train import load_checkpoint, train
+from multimodal_har.engine import load_checkpoint
+from multimodal_har.train import train
 from tests.multimodal_har.training_data import make_msr_store, tiny_config
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -78,7 +79,7 @@ def test_report_of_a_real_run(run):
     assert sorted(report["files"]) == sorted(p.name for p in out.iterdir())
     assert report["run"]["checkpoint"] == "last" and report["run"]["epoch"] == 10
     # the subset table is the accuracy of each subset's logits in logits.npz (chance for the empty set)
-    z = np.load(run / "eval_test" / "logits.npz")
+    z = np.load(run / "eval_test_last" / "logits.npz")
     table = {r["subset"]: r for r in rows(out / "subsets.csv")}
     assert list(table) == ["(none)", *[SUBSETS[i] for i in (0, 1, 3, 2, 4, 5, 6)]]  # bitmask order
     assert float(table["(none)"]["top1"]) == pytest.approx(0.25)
@@ -101,9 +102,9 @@ def test_report_of_a_real_run(run):
     assert [d["kept"] for d in report["dropout"]] == [3, 2, 1, 0]
     assert report["attention"]["sample"] in z["ids"].tolist() and len(report["attention"]["cross"]) == 6
     # again without robustness: the folder is replaced as a whole, the logits reused (not re-evaluated)
-    stamp = (run / "eval_test" / "logits.npz").stat().st_mtime_ns
+    stamp = (run / "eval_test_last" / "logits.npz").stat().st_mtime_ns
     res2 = run_ablation(run, checkpoint="last", robustness=False, n_resamples=0, quiet=True)
-    assert (run / "eval_test" / "logits.npz").stat().st_mtime_ns == stamp
+    assert (run / "eval_test_last" / "logits.npz").stat().st_mtime_ns == stamp
     assert not (out / "corruption.csv").exists() and any("skipped" in n for n in res2.notes)
     assert np.allclose(res2.result.shapley, r.shapley) and np.isnan(res2.result.shapley_ci).all()
 
@@ -112,7 +113,7 @@ def test_stale_logits_are_recomputed(run, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(run, copy, ignore=shutil.ignore_patterns("ablation_*", "retrain"))
     subset_logits_of_run(copy, quiet=True)
-    logits = copy / "eval_test" / "logits.npz"
+    logits = copy / "eval_test_best" / "logits.npz"
     stamp = logits.stat().st_mtime_ns
     subset_logits_of_run(copy, quiet=True)
     assert logits.stat().st_mtime_ns == stamp  # current: reused
@@ -120,10 +121,10 @@ def test_stale_logits_are_recomputed(run, tmp_path):
     os.utime(ck, ns=(stamp + 10**9, stamp + 10**9))  # the checkpoint is newer than the logits
     subset_logits_of_run(copy, quiet=True)
     assert logits.stat().st_mtime_ns > stamp
-    meta = json.loads((copy / "eval_test" / "metrics.json").read_text())
+    meta = json.loads((copy / "eval_test_best" / "metrics.json").read_text())
     assert meta["checkpoint"] == "best"
     subset_logits_of_run(copy, checkpoint="last", quiet=True)  # another checkpoint: re-evaluated for it
-    assert json.loads((copy / "eval_test" / "metrics.json").read_text())["checkpoint"] == "last"
+    assert json.loads((copy / "eval_test_last" / "metrics.json").read_text())["checkpoint"] == "last"
 
 
 def test_cli_prints_the_table(run, tmp_path, capsys):
@@ -168,7 +169,7 @@ def test_retrain_per_subset(store, tmp_path):
         assert list(sc.model.encoders) == [key] and list(sc.data.modalities) == [key]
         assert sc.model.fusion.kwargs["weights"] == {key: cfg["model"]["fusion"]["kwargs"]["weights"][key]}
         assert (sc.seed, sc.train.epochs, sc.classes) == (0, 2, load_run_config(run).classes)
-        z = np.load(sub / "eval_test" / "logits.npz")
+        z = np.load(sub / "eval_test_best" / "logits.npz")
         assert list(z["modalities"]) == [key]
         assert got[key]["retrained_top1"] == pytest.approx(tie_aware_accuracy(z[key], z["labels"]))
         assert got[key]["missing_modality_top1"] == pytest.approx(res.result.top1[res.result.keys.index(key)])
@@ -201,7 +202,7 @@ def test_known_shapley_values_through_the_run(run, tmp_path):
         right = np.arange(N) < round(v * N)
         pred = np.where(right, labels, (labels + 1) % 4)
         logits["+".join(m for m, h in zip(mods, has) if h)] = np.eye(4, dtype=np.float32)[pred]
-    ev = known / "eval_test"
+    ev = known / "eval_test_best"
     ev.mkdir()
     (ev / "metrics.json").write_text(json.dumps({"checkpoint": "best", "epoch": ck["epoch"], "modalities": mods}))
     np.savez(ev / "logits.npz", ids=np.array([f"s{i}" for i in range(N)]), labels=labels,

@@ -79,7 +79,7 @@ def test_quick_demo_end_to_end_and_resume(clips, tmp_path, empty_torch_cache, ca
     assert any("ImageNet" in n and "random initialisation" in n for n in res.notes)
     # every stage's outputs
     for f in ("store/manifest.csv", "train_config.yaml", "run/best.pt", "run/train_summary.json",
-              "run/eval_test/metrics.json", "run/eval_test/confusion.png", "ablation/ablation.json",
+              "run/eval_test_best/metrics.json", "run/eval_test_best/confusion.png", "ablation/ablation.json",
               "ablation/shapley.png", "ablation/subset_lattice.png", "ablation/robustness.png",
               "ablation/per_class.png", "demo.json"):
         assert (out / f).is_file(), f

@@ -10,7 +10,8 @@ from multimodal_har.cli import main
 from multimodal_har.data.dataset import StoreDataset
 from multimodal_har.evaluate import classification_metrics, per_class_report, per_video
 from multimodal_har.experiment import build_model, experiment_from_dict, load_run_config
-from multimodal_har.train import load_checkpoint, train
+from multimodal_har.engine import load_checkpoint
+from multimodal_har.train import train
 from tests.multimodal_har.training_data import make_msr_store, tiny_config
 
 
@@ -52,7 +53,7 @@ def test_evaluate_a_trained_run(tmp_path, capsys):
     assert main(["evaluate", str(run), "--split", "test", "--checkpoint", "last", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "top-1" in out and "joint+bone+motion" in out
-    ev = run / "eval_test"
+    ev = run / "eval_test_last"
     metrics = json.loads((ev / "metrics.json").read_text())
     assert metrics["checkpoint"] == "last" and metrics["epoch"] == 2
     assert list(metrics["subsets"]) == ["joint", "bone", "motion", "joint+bone", "joint+motion", "bone+motion",

@@ -10,7 +10,8 @@ from torch import nn
 from multimodal_har.experiment import experiment_from_dict
 from multimodal_har.recipes import (encoder_param_groups, init_late_heads, modality_loss, modulate_gradients,
                                     ogm_coefficients)
-from multimodal_har.train import Trainer, load_checkpoint, train
+from multimodal_har.engine import load_checkpoint
+from multimodal_har.train import Trainer, train
 from tests.multimodal_har.training_data import make_msr_store, tiny_config
 
 
@@ -123,7 +124,7 @@ def test_validate_every_skips_validation_but_not_the_last_epoch(store, tmp_path)
 @pytest.mark.parametrize("fusion", ["concat", "cross_attention"])
 def test_ensemble_model_starts_as_the_product_of_its_modality_heads(store, tmp_path, fusion):
     from multimodal_har.data.dataset import StoreDataset
-    from multimodal_har.train import to_device
+    from multimodal_har.engine import to_device
 
     cfg = tiny_config(store, tmp_path / "e", fusion=fusion, streams=("joint", "bone"))
     cfg["model"]["ensemble"] = True
@@ -166,7 +167,7 @@ def test_init_from_names_what_does_not_fit(store, tmp_path):
 
 def test_epochs_0_is_the_weighted_ensemble_of_separately_trained_stream_runs(store, tmp_path):
     from multimodal_har.data.dataset import StoreDataset
-    from multimodal_har.train import to_device
+    from multimodal_har.engine import to_device
 
     def predict(cfg: dict, run: str):  # a run's predictions on 3 test samples, from its last.pt
         from multimodal_har.experiment import build_model

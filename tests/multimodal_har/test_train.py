@@ -10,8 +10,8 @@ import torch
 
 from multimodal_har.cli import main
 from multimodal_har.experiment import experiment_from_dict
-from multimodal_har.train import (Trainer, TrainingError, atomic_save, load_checkpoint, modality_dropout, train,
-                                  warmup_cosine)
+from multimodal_har.engine import load_checkpoint, save_checkpoint
+from multimodal_har.train import Trainer, TrainingError, modality_dropout, train, warmup_cosine
 from tests.multimodal_har.training_data import MSR, make_msr_store, tiny_config
 
 
@@ -181,7 +181,7 @@ def test_schedule_dropout_and_atomic_save(tmp_path):
     assert not (out & ~present).any()
     assert len({tuple(r) for r in out[:200].tolist()}) == 6  # every proper subset drawn
     assert modality_dropout(present, 0.0) is present
-    atomic_save({"a": torch.ones(2)}, tmp_path / "x.pt")
+    save_checkpoint({"a": torch.ones(2)}, tmp_path / "x.pt")
     assert torch.load(tmp_path / "x.pt")["a"].sum() == 2 and os.listdir(tmp_path) == ["x.pt"]
 
 

@@ -117,13 +117,14 @@ def test_01_extract(extracted, workdir):
 def test_02_train_fusion(trained, workdir):
     nb, seconds = trained
     run = workdir / "run"
-    for f in ("config.yaml", "best.pt", "last.pt", "metrics.jsonl", "curves.png", "eval_test/confusion.png",
-              "eval_test/logits.npz", "eval_test/metrics.json"):
+    for f in ("config.yaml", "best.pt", "last.pt", "metrics.jsonl", "curves.png", "eval_test_best/confusion.png",
+              "eval_test_best/logits.npz", "eval_test_best/metrics.json"):
         assert (run / f).is_file(), f
     printed = [line for line in text_output(nb).splitlines() if line.startswith('{"count"')]
     metrics = json.loads(printed[-1])  # the metrics dict the notebook prints
     assert metrics["count"] == 3 and 0.0 <= metrics["top1"] <= 1.0
     assert len([json.loads(line) for line in open(run / "metrics.jsonl")]) == 2
+    assert "best.pt: epoch" in text_output(nb)  # the run loaded back (api.load_run)
     print(f"02_train_fusion: {seconds:.1f} s")
 
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 
-from multimodal_har.train import load_checkpoint
+from multimodal_har.engine import load_checkpoint
 from tests.conftest import ROOT
 from tests.multimodal_har.training_data import make_msr_store, tiny_config
 

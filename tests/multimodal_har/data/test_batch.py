@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from multimodal_har.data.batch import apply_affine, collate, finish_batch
-from multimodal_har.train import to_device
+from multimodal_har.engine import to_device
 
 
 def sample(i, frames, *, uint8):

@@ -145,7 +145,8 @@ def test_the_four_stream_config_trains_and_is_its_streams_ensemble(tmp_path):
     subject 3 tests; tiny CTR-GCNs, one stage-1 epoch): the run ends as the late ensemble."""
     from multimodal_har.data.importers import import_dataset
     from multimodal_har.experiment import load_experiment
-    from multimodal_har.train import load_checkpoint, train
+    from multimodal_har.engine import load_checkpoint
+    from multimodal_har.train import train
     from tests.conftest import ROOT, SHARED
 
     store = tmp_path / "utd"

@@ -107,3 +107,39 @@ def test_readers_take_the_joint_order_of_other_releases(tmp_path, msr):
     np.testing.assert_array_equal(s.keypoint, L.reorder(stored, other))
     with pytest.raises(ValueError, match=r"missing \['head'\]"):
         list(read_msr_action3d(tmp_path, joint_order=MSR_ACTION3D_ORDER[:-1]))
+
+
+def test_one_registry_of_readers_in_step_with_the_importers():
+    """Every reader is in DATASETS under the name `mhar import NAME` takes, and the reverse."""
+    from multimodal_har.data.importers import IMPORTERS
+    from multimodal_har.skeleton import DATASETS
+    from multimodal_har.skeleton.ntu import read_ntu
+    from multimodal_har.skeleton.pyskl import read_pyskl
+    from multimodal_har.skeleton.utd_mhad import read_utd_mhad
+
+    assert DATASETS.names() == IMPORTERS.names() == ["msr_action3d", "ntu", "pyskl", "utd_mhad", "utkinect"]
+    assert DATASETS.get("ntu") is read_ntu and DATASETS.get("pyskl") is read_pyskl
+    assert DATASETS.get("utd_mhad") is read_utd_mhad and DATASETS.get("msr_action3d") is read_msr_action3d
+    with pytest.raises(ValueError, match="unknown dataset reader 'kinetics'; valid choices: msr_action3d, ntu, pyskl"):
+        DATASETS.get("kinetics")
+
+
+def test_a_registered_reader_feeds_the_store_as_the_importer_does(tmp_path, utk):
+    """add_to_store (a reader's sequences) and `mhar import` write the same entry."""
+    from multimodal_har.data.importers import import_dataset
+    from multimodal_har.skeleton import DATASETS
+
+    seqs = list(DATASETS.get("utkinect")(UTK))
+    assert [s.id for s in seqs] == [s.id for s in utk]
+    add_to_store(FeatureStore(tmp_path / "a", create=True), seqs[:1], dataset="utkinect")
+    src = tmp_path / "utk"
+    src.mkdir()
+    (src / "actionLabel.txt").write_text((UTK / "actionLabel.txt").read_text().split("s01_e02")[0])
+    (src / "joints_s01_e01.txt").symlink_to(UTK / "joints_s01_e01.txt")
+    import_dataset("utkinect", src, tmp_path / "b")
+    a, b = FeatureStore(tmp_path / "a"), FeatureStore(tmp_path / "b")
+    vid = f"utkinect/{seqs[0].id}"
+    (xa, attrs_a), (xb, attrs_b) = a.read(vid, "pose3d"), b.read(vid, "pose3d")
+    np.testing.assert_array_equal(xa["keypoint"], xb["keypoint"])
+    assert {k: attrs_a[k] for k in ("layout", "dataset", "subject", "label_index")} == \
+        {k: attrs_b[k] for k in ("layout", "dataset", "subject", "label_index")}
