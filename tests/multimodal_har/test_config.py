@@ -108,3 +108,18 @@ def test_coerce_types_checks_values_against_the_field_types():
         build_extractor("rgb", stride=2.5)
     with pytest.raises(ValueError, match="short_side must be an integer or None, got 'abc'"):
         build_extractor("rgb", {"short_side": "abc"})
+
+
+# the stores' provenance: an extractor's config hash decides whether a resumed extraction redoes
+# an entry, so a change in how configs are read or canonicalised must not move these
+PINNED_HASHES = {"audio": "d03c0d846977e8da", "dis": "93d2d62aafe3bc4d", "farneback": "26ca43a7e6ebdc24",
+                 "mediapipe": "45c015f3654d6ec0", "mmpose": "9c72e02e7bba28db", "ptlflow": "b75c9199dfd64857",
+                 "raft": "58e1671079b6b446", "rgb": "cbecc02b26eb6da3", "tvl1": "76a3934a2102dd95"}
+
+
+@pytest.mark.parametrize("name", sorted(PINNED_HASHES))
+def test_extractor_config_hashes_are_pinned(name):
+    from multimodal_har.extractors import build_extractor
+
+    assert build_extractor(name).config_hash == PINNED_HASHES[name]
+    assert build_extractor(name, {}).config_hash == PINNED_HASHES[name]
