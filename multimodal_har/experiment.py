@@ -24,18 +24,18 @@ the run was trained with) as ``config.yaml``; ``mhar evaluate RUN`` rebuilds eve
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from multimodal_har.atomic import atomic_write_text
-from multimodal_har.config import from_dict, load_yaml, to_dict
+from multimodal_har.config import config_dataclass, from_dict, load_yaml, to_dict
 from multimodal_har.data.dataset import DataConfig
 
 CHECKPOINTS = ("best", "last")
 
 
-@dataclass
+@config_dataclass
 class EncoderSpec:
     """One modality's encoder: ``build_encoder(name, **kwargs)`` (:mod:`multimodal_har.encoders`)."""
 
@@ -43,7 +43,7 @@ class EncoderSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@config_dataclass
 class FusionSpec:
     """The fusion module: ``build_fusion(name, dims=..., [num_classes=...], **kwargs)`` (:mod:`fusion`)."""
 
@@ -51,7 +51,7 @@ class FusionSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@config_dataclass
 class ModelConfig:
     """Attributes:
         encoders: ``{modality: EncoderSpec}``; the keys are the model's input names and must
@@ -78,7 +78,7 @@ class ModelConfig:
             raise ValueError(f"model.head_dropout must be in [0, 1), got {self.head_dropout}")
 
 
-@dataclass
+@config_dataclass
 class TrainConfig:
     """Attributes:
         epochs: fusion epochs (stage 2; the whole training when ``pretrain_epochs`` is 0). 0
@@ -181,7 +181,7 @@ class TrainConfig:
         self.betas = tuple(float(b) for b in self.betas)
 
 
-@dataclass
+@config_dataclass
 class ExperimentConfig:
     """Attributes:
         data: what to read and how (:class:`multimodal_har.data.dataset.DataConfig`).
