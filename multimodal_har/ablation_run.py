@@ -87,8 +87,6 @@ from .ablation import (AblationResult, SubsetLogits, _jsonable, analyze, corrupt
                        leave_one_out, load_subset_logits, shapley_values, write_report)
 from .experiment import CHECKPOINTS, ExperimentConfig, config_to_dict, experiment_from_dict, load_run_config
 
-# data stream kind -> the corruption applied to its input
-CORRUPTION_OF_KIND = {"pose": "pose_noise", "audio": "audio_silence", "rgb": "frozen_frames", "flow": "frozen_frames"}
 MAX_THUMBNAILS = 8  # frames drawn above a temporal attention strip
 
 
@@ -368,9 +366,11 @@ def corrupt_input(batch: Mapping[str, Any], name: str, kwarg: str, corruption: s
 def corruption_targets(dataset) -> dict[str, list[tuple[str, str, str]]]:
     """Curve name -> ``[(corruption, input, kwarg), ...]`` for a :class:`StoreDataset`: one
     curve per corruptible stream, plus one per corruption that applies to several streams."""
+    from .corruptions import corruption_of_kind
+
     by_corruption: dict[str, list[tuple[str, str, str]]] = {}
     for s in dataset.streams:
-        c = CORRUPTION_OF_KIND.get(s.kind)
+        c = corruption_of_kind(s.kind)  # the kind's own (Kind.corruption)
         if c is not None:
             by_corruption.setdefault(c, []).append((c, s.input, s.cfg.kwarg))
     curves = {}
@@ -696,7 +696,7 @@ def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Uni
     """
     import torch
 
-    from .data.dataset import IMAGENET_MEAN, IMAGENET_STD, StoreDataset
+    from .data.dataset import StoreDataset
     from .experiment import build_model
     from .train import Dist, eval_loader, load_checkpoint, to_device
 
@@ -780,8 +780,8 @@ def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Uni
             files["retrained.csv"].write_text(_csv(retrained))
             files["retrained.png"] = staging / "retrained.png"
             _plot_retrained(result, retrained, files["retrained.png"])
-        stats = {(s.input, s.cfg.kwarg): (s.cfg.mean or IMAGENET_MEAN, s.cfg.std or IMAGENET_STD)
-                 for s in ds.streams if s.kind == "rgb"}
+        stats = {(s.input, s.cfg.kwarg): s.handler.frame_stats() for s in ds.streams
+                 if s.handler is not None and s.handler.frame_stats() is not None}  # image kinds (rgb)
         first = next(iter(eval_loader(ds, min(len(ds), 8), 0, Dist(rank=0, world=1, local_rank=0, device=dev))))
         att_files, att_info, att_notes = attention_figures(model, to_device(first, dev), staging, frame_stats=stats)
         files.update(att_files)
@@ -811,6 +811,6 @@ def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Uni
                        reliability=reliability)
 
 
-__all__ = ["AblationRun", "CORRUPTION_OF_KIND", "UnreliableAblationError", "accuracy_under", "attention_figures",
+__all__ = ["AblationRun", "UnreliableAblationError", "accuracy_under", "attention_figures",
            "corrupt_input", "corruption_targets", "reliability_banner", "retrain_subsets", "run_ablation",
            "subset_config", "subset_logits_of_run", "subset_path_reliability"]

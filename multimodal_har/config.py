@@ -189,12 +189,12 @@ def _walk(cls: Any, loc: Sequence[Any], where: str) -> tuple[str, Any]:
     path, hint = where, cls
     items = list(loc)
     while items:
-        hint = _strip(hint)
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-        resolve = getattr(hint, "__config_at__", None)
+        resolve = next((getattr(m, "__config_at__") for m in _metadata(hint) if hasattr(m, "__config_at__")), None)
         if resolve is not None:  # a discriminated union: the tag names the arm
             hint = resolve(items.pop(0))
             continue
+        hint = _strip(hint)
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
         if _is_union(origin):  # pydantic names the arm it tried
             hint = Any
             items.pop(0)
@@ -205,7 +205,7 @@ def _walk(cls: Any, loc: Sequence[Any], where: str) -> tuple[str, Any]:
         else:
             path = f"{path}.{item}" if path else str(item)
         if dataclasses.is_dataclass(hint):
-            hint = typing.get_type_hints(hint).get(item, Any)
+            hint = typing.get_type_hints(hint, include_extras=True).get(item, Any)
         elif origin in (dict, typing.get_origin(typing.Mapping[str, int])) and len(args) == 2:
             hint = args[1]
         elif origin in (list, tuple) and args:
@@ -213,6 +213,20 @@ def _walk(cls: Any, loc: Sequence[Any], where: str) -> tuple[str, Any]:
         else:
             hint = Any
     return path, _strip(hint)
+
+
+def _metadata(hint: Any) -> list:
+    """The ``Annotated`` metadata of ``hint`` (through ``Optional``)."""
+    out = []
+    while True:
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if origin is typing.Annotated:
+            out += list(hint.__metadata__)
+            hint = args[0]
+        elif _is_union(origin) and len([a for a in args if a is not type(None)]) == 1:
+            hint = next(a for a in args if a is not type(None))
+        else:
+            return out
 
 
 def _strip(hint: Any) -> Any:
