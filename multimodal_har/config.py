@@ -49,25 +49,28 @@ def config_dataclass(cls: Optional[type] = None, /, **kwargs: Any):
     return wrap if cls is None else wrap(cls)
 
 
-def _strict_bools(cls: type) -> None:
-    import sys
-
+def strict_hint(hint: Any) -> Any:
+    """``hint`` with ``bool`` as ``StrictBool`` and ``int`` / ``float`` refusing true/false (also
+    inside ``Optional``, unions, lists, tuples and dicts)."""
     from pydantic import BeforeValidator, StrictBool
 
-    def strict(hint: Any) -> Any:
-        if hint is bool:
-            return StrictBool
-        if hint in (int, float):  # pydantic takes true for 1
-            return typing.Annotated[hint, BeforeValidator(_not_bool)]
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-        if not args or origin is typing.Literal or origin is typing.ClassVar:
-            return hint
-        new = tuple(strict(a) for a in args)
-        if new == args:
-            return hint
-        if _is_union(origin):
-            return typing.Union[new]
-        return origin[new] if origin in (list, tuple, dict) else hint
+    if hint is bool:
+        return StrictBool
+    if hint in (int, float):  # pydantic takes true for 1
+        return typing.Annotated[hint, BeforeValidator(_not_bool)]
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if not args or origin is typing.Literal or origin is typing.ClassVar or origin is typing.Annotated:
+        return hint
+    new = tuple(strict_hint(a) for a in args)
+    if new == args:
+        return hint
+    if _is_union(origin):
+        return typing.Union[new]
+    return origin[new] if origin in (list, tuple, dict) else hint
+
+
+def _strict_bools(cls: type) -> None:
+    import sys
 
     annotations = cls.__dict__.get("__annotations__", {})
     namespace = {**vars(sys.modules[cls.__module__]), cls.__name__: cls}
@@ -76,7 +79,7 @@ def _strict_bools(cls: type) -> None:
             hint = eval(ann, namespace) if isinstance(ann, str) else ann  # noqa: S307 (the class's own annotation)
         except NameError:  # a name defined later in the module: left to pydantic as it is
             continue
-        new = strict(hint)
+        new = strict_hint(hint)
         if new is not hint:
             annotations[name] = new
 
@@ -181,6 +184,57 @@ def describe_errors(cls: Any, errors: Sequence[Mapping[str, Any]], *, where: str
         valid = sorted(f.name for f in dataclasses.fields(owner) if f.init) if dataclasses.is_dataclass(owner) else []
         problems.insert(0, f"unknown key(s) {sorted(keys)}{label} for {name}; valid keys: {valid}")
     return problems
+
+
+def check_kwargs(target: Any, kwargs: Mapping[str, Any], *, where: str, name: str = "",
+                 provided: Sequence[str] = ()) -> dict[str, Any]:
+    """``kwargs`` for ``target`` (a class: its constructor; or a function) checked against its
+    signature and annotations, and converted to the annotated types (``dropout: "0.1"`` -> 0.1).
+
+    An unknown key lists the accepted ones (unless ``target`` takes ``**kwargs``); a wrong type
+    names its key path (``{where}.{key}``); a missing required argument is named; ``provided``
+    are the arguments the caller sets itself (refused in ``kwargs``). Raises :class:`ConfigError`.
+    """
+    import inspect
+
+    from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+    fn = target.__init__ if isinstance(target, type) else target
+    label = f"{name} ({getattr(target, '__name__', target)})" if name else getattr(target, "__name__", str(target))
+    sig = inspect.signature(fn)
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception:  # an annotation that does not resolve: such arguments are not type-checked
+        hints = {}
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    params = {n: p for n, p in sig.parameters.items() if n != "self" and p.kind in kinds and n not in provided}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+    problems = []
+    taken = sorted(set(kwargs) & set(provided))
+    if taken:
+        problems.append(f"{where}: {taken} of {label} are set by the model, not by the config")
+    unknown = sorted(set(kwargs) - set(params) - set(provided))
+    if unknown and not takes_any:
+        problems.append(f"unknown key(s) {unknown} in {where} for {label}; valid keys: {sorted(params)}")
+    missing = [n for n, p in params.items() if p.default is p.empty and n not in kwargs]
+    if missing:
+        problems.append(f"{where}: {label} needs {missing} (no default)")
+    out = dict(kwargs)
+    for key, value in kwargs.items():
+        if key not in params or key not in hints:
+            continue
+        hint = strict_hint(hints[key])
+        try:
+            checker = TypeAdapter(hint, config=ConfigDict(arbitrary_types_allowed=True))
+        except Exception:  # a type pydantic cannot check: left to the constructor
+            continue
+        try:
+            out[key] = checker.validate_python(value)
+        except ValidationError as e:
+            problems += describe_errors(hint, e.errors(include_url=False), where=f"{where}.{key}")
+    if problems:
+        raise ConfigError(problems)
+    return out
 
 
 def _walk(cls: Any, loc: Sequence[Any], where: str) -> tuple[str, Any]:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from multimodal_har.atomic import atomic_write_text
-from multimodal_har.config import config_dataclass, from_dict, load_yaml, to_dict
+from multimodal_har.config import check_kwargs, config_dataclass, from_dict, load_yaml, to_dict
 from multimodal_har.data.dataset import DataConfig
 
 CHECKPOINTS = ("best", "last")
@@ -270,24 +270,22 @@ def load_run_config(run_dir: str | Path) -> ExperimentConfig:
 
 def build_model(config: ModelConfig, num_classes: int):
     """The :class:`~multimodal_har.model.MultimodalClassifier` of ``config`` for ``num_classes``."""
+    from multimodal_har.encoders import ENCODERS, build_encoder
     from multimodal_har.fusion import FUSION, build_fusion
-    from multimodal_har.encoders import build_encoder
     from multimodal_har.model import MultimodalClassifier
 
     encoders = {}
-    for m, spec in config.encoders.items():
-        try:
-            encoders[m] = build_encoder(spec.name, **spec.kwargs)
-        except TypeError as e:  # an unknown constructor argument
-            raise ValueError(f"model.encoders.{m} ({spec.name}): {e}") from e
+    for m, spec in config.encoders.items():  # arguments checked against the constructor first
+        kwargs = check_kwargs(ENCODERS.get(spec.name), spec.kwargs, where=f"model.encoders.{m}.kwargs", name=spec.name)
+        encoders[m] = build_encoder(spec.name, **kwargs)
     dims = {m: e.out_dim for m, e in encoders.items()}
-    kwargs = dict(config.fusion.kwargs)
-    if getattr(FUSION.get(config.fusion.name), "produces_logits", False):
-        kwargs["num_classes"] = num_classes
-    try:
-        fusion = build_fusion(config.fusion.name, dims=dims, **kwargs)
-    except TypeError as e:
-        raise ValueError(f"model.fusion ({config.fusion.name}): {e}") from e
+    cls = FUSION.get(config.fusion.name)
+    provided = {"dims": dims}
+    if getattr(cls, "produces_logits", False):
+        provided["num_classes"] = num_classes
+    kwargs = check_kwargs(cls, config.fusion.kwargs, where="model.fusion.kwargs", name=config.fusion.name,
+                          provided=list(provided))
+    fusion = build_fusion(config.fusion.name, **provided, **kwargs)
     return MultimodalClassifier(encoders=encoders, fusion=fusion, num_classes=num_classes,
                                 head_dropout=config.head_dropout, ensemble=config.ensemble)
 

@@ -134,7 +134,24 @@ def test_resolved_config_round_trips(tmp_path):
 def test_build_model_errors_name_the_component(tmp_path):
     cfg = experiment_from_dict(tiny_config("store", tmp_path))
     cfg.model.encoders["bone"].kwargs["chanels"] = [[8, 1]]
-    with pytest.raises(ValueError, match="model.encoders.bone \\(skeleton_gcn\\): .*chanels"):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['chanels'\] in model.encoders.bone.kwargs for "
+                                         r"skeleton_gcn \(STGCN\); valid keys: \['channels', 'dropout'"):
+        build_model(cfg.model, 4)
+    cfg = experiment_from_dict(tiny_config("store", tmp_path))
+    cfg.model.encoders["bone"].kwargs.update(dropout="high", edge_importance="no")
+    with pytest.raises(ValueError) as e:
+        build_model(cfg.model, 4)
+    assert [p.split(":")[0] for p in e.value.problems] == ["model.encoders.bone.kwargs.dropout",
+                                                           "model.encoders.bone.kwargs.edge_importance"]
+    cfg = experiment_from_dict(tiny_config("store", tmp_path))
+    cfg.model.encoders["bone"].kwargs.update(dropout="0.25", channels=[[8, 1]])  # converted, as YAML gives them
+    assert build_model(cfg.model, 4).encoders["bone"] is not None
+    cfg.model.fusion.kwargs = {"mode": "poe", "dims": {"a": 1}}
+    with pytest.raises(ValueError, match=r"model.fusion.kwargs: \['dims'\] of late \(LateFusion\) are set by the "
+                                         r"model"):
+        build_model(cfg.model, 4)
+    cfg.model.fusion.kwargs = {"mode": "sum"}
+    with pytest.raises(ValueError, match=r"model.fusion.kwargs.mode|unknown late fusion mode"):
         build_model(cfg.model, 4)
     cfg = experiment_from_dict(tiny_config("store", tmp_path))
     cfg.model.fusion.name = "nope"
