@@ -167,7 +167,9 @@ def describe_errors(cls: Any, errors: Sequence[Mapping[str, Any]], *, where: str
             continue
         if kind == "value_error":
             msg = msg.removeprefix("Value error, ")
-            problems.append(msg if not path or msg.startswith(path) else f"{path}: {msg}")
+            # the object's own check: named by its path inside the config (at the top level the
+            # message is the object's own: callers such as the extract flags match on it)
+            problems.append(msg if not err["loc"] or msg.startswith(path) else f"{path}: {msg}")
         elif kind == "union_tag_invalid" and err.get("ctx", {}).get("discriminator") == "stream_kind()":
             tag = err["ctx"]["tag"]
             problems.append(f"{path}: expected a mapping of stream config keys, got {err['input']!r}"

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from multimodal_har.atomic import atomic_write_text
-from multimodal_har.config import check_kwargs, config_dataclass, from_dict, load_yaml, to_dict
+from multimodal_har.config import ConfigError, check_kwargs, config_dataclass, from_dict, load_yaml, to_dict
 from multimodal_har.data.dataset import DataConfig
 
 CHECKPOINTS = ("best", "last")
@@ -232,12 +232,42 @@ def experiment_from_dict(data: Mapping[str, Any]) -> ExperimentConfig:
 
 
 def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
-    """Read a YAML experiment config, apply ``KEY.PATH=VALUE`` overrides, check it."""
+    """Read a YAML experiment config, apply ``KEY.PATH=VALUE`` overrides, check it.
+
+    Overrides are validated with the file, by the same pydantic validators (a value is typed by
+    its field: ``--set train.lr=1e-3`` is 0.001); a problem an override caused names it:
+    ``c.yaml: train.epochs: Input should be a valid integer ... (from --set train.epochs=1.5)``.
+    """
     data = apply_overrides(load_yaml(path), overrides)
     try:
         return experiment_from_dict(data)
-    except (TypeError, ValueError) as e:  # TypeError: a missing required field of a dataclass
+    except ConfigError as e:
+        raise ConfigError([f"{path}: {p}{_override_of(p, overrides)}" for p in e.problems]) from None
+    except ValueError as e:
         raise ValueError(f"{path}: {e}") from e
+
+
+def _override_of(problem: str, overrides: Sequence[str]) -> str:
+    """`` (from --set K=V)`` when override ``K=V`` is where ``problem`` is (else "")."""
+    for item in overrides:
+        key = item.partition("=")[0]
+        parent, _, last = key.rpartition(".")
+        if problem.startswith((f"{key}:", f"{key}.", f"{key}[")) or (
+                problem.startswith("unknown key(s) [") and f"'{last}'" in problem.split("]")[0]
+                and problem.split("] ", 1)[-1].startswith(f"in {parent} for " if parent else "for ")):
+            return f" (from --set {item})"
+    return ""
+
+
+def experiment_schema() -> dict[str, Any]:
+    """The JSON schema of an experiment config (``mhar config schema``), for editors: every
+    section and key with its type and default, stream configs as one schema per ``kind``
+    (including kinds registered before the call)."""
+    from multimodal_har.config import adapter
+
+    schema = adapter(ExperimentConfig).json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "multimodal-har experiment config",
+            **{k: v for k, v in schema.items() if k != "title"}}
 
 
 def _plain(x: Any) -> Any:
@@ -291,5 +321,6 @@ def build_model(config: ModelConfig, num_classes: int):
 
 
 __all__ = ["CHECKPOINTS", "DataConfig", "EncoderSpec", "ExperimentConfig", "FusionSpec", "ModelConfig", "TrainConfig",
-           "apply_overrides", "build_model", "config_to_dict", "experiment_from_dict", "load_experiment",
+           "apply_overrides", "build_model", "config_to_dict", "experiment_from_dict", "experiment_schema",
+           "load_experiment",
            "load_run_config", "save_config"]

@@ -13,6 +13,10 @@ from multimodal_har.config import (ConfigError, coerce_types, config_dataclass, 
 class Inner:
     depth: int = 2
 
+    def __post_init__(self) -> None:
+        if self.depth < 0:
+            raise ValueError(f"depth must be >= 0, got {self.depth}")
+
 
 @dataclass
 class Outer:
@@ -71,7 +75,8 @@ def test_from_dict_converts_to_the_declared_types():
     ({"parts": {"a": 3}}, r"cfg.parts.a: Input should be a dictionary or an instance of Inner \(got 3\)"),
     ({"parts": {"a": {"depht": 3}}}, r"unknown key\(s\) \['depht'\] in cfg.parts.a for Inner; valid keys: \['depth'\]"),
     ({"inner": {"depth": 2.5}}, r"cfg.inner.depth: Input should be a valid integer"),
-    ({"count": -1}, r"cfg: count must be >= 0, got -1"),
+    ({"count": -1}, r"^count must be >= 0, got -1$"),  # the object's own check, at the top: its message
+    ({"parts": {"a": {"depth": 2}}, "inner": {"depth": -3}}, r"^cfg.inner: depth must be >= 0, got -3$"),  # nested
 ])
 def test_from_dict_names_the_key_path_of_a_bad_value(data, message):
     with pytest.raises(ConfigError, match=message):

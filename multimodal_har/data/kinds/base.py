@@ -240,7 +240,8 @@ def inferred_config() -> type:
     turns it into the inferred kind's config."""
     if not _INFERRED:
         base = {f.name for f in dataclasses.fields(StreamConfig)}
-        fields, seen = [], set(base)
+        # kind: null or absent only (so that a JSON schema's oneOf picks one arm per stream)
+        fields, seen = [("kind", type(None), dataclasses.field(default=None))], set(base)
         for cls in _KINDS.values():
             hints = typing.get_type_hints(cls.config_class, include_extras=True)  # resolved: no strings
             for f in dataclasses.fields(cls.config_class):
