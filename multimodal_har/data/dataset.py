@@ -17,6 +17,10 @@ RGB and flow leave the dataset as uint8 crops with a per-sample scale and offset
 and are normalised to float32 on the training device (``DataConfig.normalize_on_device``,
 :mod:`multimodal_har.data.batch`); ``train.to_device`` does it, so models never see uint8.
 
+How a stream is timed, sampled, read, augmented and normalised is its kind's
+(:mod:`multimodal_har.data.kinds`: one class and one typed config per stored kind, looked up
+by name; this module never branches on a kind).
+
 Config keys of :class:`DataConfig.modalities` are *streams*; each feeds the model input
 ``input`` (default: the key) through the keyword argument ``kwarg`` (default ``x``, whose mask is
 ``mask``; another kwarg ``k`` gets ``k_mask``, e.g. TwoStream's ``rgb`` / ``rgb_mask``). So
