@@ -166,3 +166,30 @@ def test_extractor_config_hashes_are_pinned(name):
 
     assert build_extractor(name).config_hash == PINNED_HASHES[name]
     assert build_extractor(name, {}).config_hash == PINNED_HASHES[name]
+
+
+class Net:
+    def __init__(self, *, width: int, depth: int = 2, act: str = "relu", bias: bool = True,
+                 sizes: tuple[int, ...] = (1,), dims: Optional[dict] = None) -> None:
+        self.args = dict(width=width, depth=depth, act=act, bias=bias, sizes=sizes, dims=dims)
+
+
+def test_check_kwargs_against_the_constructor():
+    from multimodal_har.config import check_kwargs
+
+    assert check_kwargs(Net, {"width": "8", "sizes": [1, 2]}, where="m.kwargs") == {"width": 8, "sizes": (1, 2)}
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['widht'\] in m.kwargs for net \(Net\); valid keys: "
+                                          r"\['act', 'bias', 'depth', 'dims', 'sizes', 'width'\]"):
+        check_kwargs(Net, {"widht": 8, "width": 8}, where="m.kwargs", name="net")
+    with pytest.raises(ConfigError) as e:
+        check_kwargs(Net, {"width": 1.5, "bias": "no", "sizes": [1, "x"]}, where="m.kwargs")
+    assert [p.split(":")[0] for p in e.value.problems] == ["m.kwargs.width", "m.kwargs.bias", "m.kwargs.sizes[1]"]
+    with pytest.raises(ConfigError, match=r"m.kwargs: Net needs \['width'\] \(no default\)"):
+        check_kwargs(Net, {}, where="m.kwargs")
+    with pytest.raises(ConfigError, match=r"m.kwargs: \['dims'\] of Net are set by the model"):
+        check_kwargs(Net, {"width": 1, "dims": {}}, where="m.kwargs", provided=["dims"])
+
+    def anything(*, a: int = 0, **rest):
+        return a
+
+    assert check_kwargs(anything, {"a": "3", "b": object}, where="f") == {"a": 3, "b": object}

@@ -254,6 +254,7 @@ def inferred_config() -> type:
                                                                 "entry (any kind's keys).",
                                                      "__post_init__": _check_inferred})
         made.__pydantic_config__ = StreamConfig.__pydantic_config__
+        made.__module__ = __name__  # pickled by name: this module's __getattr__ gives it
         _INFERRED.append(made)
     return _INFERRED[0]
 
@@ -276,6 +277,12 @@ def _check_inferred(self: StreamConfig) -> None:
                 errors.append(e)
     if errors:
         raise errors[0]
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: ``base.InferredStreamConfig`` (for pickle)
+    if name == "InferredStreamConfig":
+        return inferred_config()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def config_class(tag: str) -> type:
