@@ -169,7 +169,8 @@ def describe_errors(cls: Any, errors: Sequence[Mapping[str, Any]], *, where: str
             msg = msg.removeprefix("Value error, ")
             # the object's own check: named by its path inside the config (at the top level the
             # message is the object's own: callers such as the extract flags match on it)
-            problems.append(msg if not err["loc"] or msg.startswith(path) else f"{path}: {msg}")
+            named = not path or msg.startswith((f"{path}.", f"{path}:", f"{path} "))
+            problems.append(msg if not err["loc"] or named else f"{path}: {msg}")
         elif kind == "union_tag_invalid" and err.get("ctx", {}).get("discriminator") == "stream_kind()":
             tag = err["ctx"]["tag"]
             problems.append(f"{path}: expected a mapping of stream config keys, got {err['input']!r}"
@@ -271,30 +272,26 @@ def _walk(cls: Any, loc: Sequence[Any], where: str) -> tuple[str, Any]:
     return path, _strip(hint)
 
 
-def _metadata(hint: Any) -> list:
-    """The ``Annotated`` metadata of ``hint`` (through ``Optional``)."""
-    out = []
+def _unwrap(hint: Any) -> tuple[Any, list]:
+    """``(X, metadata)`` of ``Optional[X]`` / ``Annotated[X, *metadata]`` (nested)."""
+    metadata = []
     while True:
         origin, args = typing.get_origin(hint), typing.get_args(hint)
         if origin is typing.Annotated:
-            out += list(hint.__metadata__)
+            metadata += list(hint.__metadata__)
             hint = args[0]
         elif _is_union(origin) and len([a for a in args if a is not type(None)]) == 1:
             hint = next(a for a in args if a is not type(None))
         else:
-            return out
+            return hint, metadata
+
+
+def _metadata(hint: Any) -> list:
+    return _unwrap(hint)[1]
 
 
 def _strip(hint: Any) -> Any:
-    """``Optional[X]`` -> ``X``; ``Annotated[X, ...]`` -> ``X``."""
-    while True:
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-        if origin is typing.Annotated:
-            hint = args[0]
-        elif _is_union(origin) and len([a for a in args if a is not type(None)]) == 1:
-            hint = next(a for a in args if a is not type(None))
-        else:
-            return hint
+    return _unwrap(hint)[0]
 
 
 def _is_union(origin: Any) -> bool:

@@ -28,8 +28,7 @@ class AudioStreamConfig(StreamConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.frames is not None and self.frames < 1:
-            raise ValueError(f"frames must be >= 1 or None, got {self.frames}")
+        self.at_least_one("frames")
 
 
 @register_kind("audio")

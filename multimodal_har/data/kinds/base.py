@@ -64,6 +64,14 @@ class StreamConfig:
         if self.rate_hz is not None and not self.rate_hz > 0:
             raise ValueError(f"rate_hz must be > 0 or None, got {self.rate_hz}")
 
+    def at_least_one(self, *names: str) -> None:
+        """Raise unless each field of ``names`` is >= 1 (or None, where None is allowed)."""
+        for name in names:
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                none = " or None" if typing.get_origin(typing.get_type_hints(type(self))[name]) else ""
+                raise ValueError(f"{name} must be >= 1{none}, got {v}")
+
     @property
     def mask_name(self) -> str:
         return mask_name(self.kwarg)

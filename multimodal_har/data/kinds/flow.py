@@ -22,8 +22,7 @@ class FlowStreamConfig(FramesConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.flow_length < 1:
-            raise ValueError(f"flow_length must be >= 1, got {self.flow_length}")
+        self.at_least_one("flow_length")
 
 
 @register_kind("flow")

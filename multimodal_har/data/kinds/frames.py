@@ -46,12 +46,7 @@ class FramesConfig(StreamConfig):
         super().__post_init__()
         if self.layout not in LAYOUTS_2D3D:
             raise ValueError(f"layout must be one of {LAYOUTS_2D3D}, got {self.layout!r}")
-        if self.segments < 1:
-            raise ValueError(f"segments must be >= 1, got {self.segments}")
-        for name in ("resize", "crop"):
-            v = getattr(self, name)
-            if v is not None and v < 1:
-                raise ValueError(f"{name} must be >= 1 or None, got {v}")
+        self.at_least_one("segments", "resize", "crop")
         if self.crop is not None and self.resize is not None and self.crop > self.resize:
             raise ValueError(f"crop ({self.crop}) must not exceed resize ({self.resize}), the short side the frames "
                              f"are resized to before cropping")

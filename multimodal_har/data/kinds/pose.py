@@ -50,10 +50,7 @@ class PoseStreamConfig(StreamConfig):
         super().__post_init__()
         if self.stream not in STREAMS:
             raise ValueError(f"stream must be one of {STREAMS}, got {self.stream!r}")
-        for name in ("frames", "max_people"):
-            v = getattr(self, name)
-            if v is not None and v < 1:
-                raise ValueError(f"{name} must be >= 1 or None, got {v}")
+        self.at_least_one("frames", "max_people")
         if self.normalize is not None and not isinstance(self.normalize, NormalizeConfig):
             self.normalize = from_dict(NormalizeConfig, self.normalize, where="normalize")
 

@@ -22,8 +22,7 @@ class RgbStreamConfig(FramesConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.clip_length < 1:
-            raise ValueError(f"clip_length must be >= 1, got {self.clip_length}")
+        self.at_least_one("clip_length")
         if self.layout == "2d" and self.clip_length != 1:
             raise ValueError(f"clip_length = {self.clip_length} needs layout '3d' (2d takes one frame per segment)")
 
