@@ -34,6 +34,7 @@ import numpy as np
 
 from multimodal_har.config import ConfigError, adapter, clear_adapters, config_dataclass, describe_errors
 
+from .. import augment as A
 from ..batch import mask_name
 from ..store import attr_value
 
@@ -144,8 +145,6 @@ class Kind:
     def positions(self, n: int, rng: Optional[np.random.Generator]) -> np.ndarray:
         """Indices (from 0) of the frames read out of the ``n`` in the window: a contiguous run of
         ``config.frames`` (None: all), at a random offset in training (``rng``), else centred."""
-        from .. import augment as A
-
         a, b = A.contiguous_slice(n, getattr(self.config, "frames", None), rng)
         return np.arange(a, b)
 
