@@ -752,7 +752,10 @@ def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Uni
 
             result.corruption = corruption_curve(evaluate, list(curves), strengths)
         else:
-            notes.append("no corruption curve: no input of kind pose, audio, rgb or flow "
+            from .data.kinds import get_kind, kind_names
+
+            corruptible = [k for k in kind_names() if get_kind(k).corruption is not None]
+            notes.append(f"no corruption curve: no input of a kind with a corruption ({', '.join(corruptible)}) "
                          f"(streams: {', '.join(f'{s.name} ({s.kind})' for s in ds.streams)})")
     else:
         notes.append("corruption curves skipped (robustness=False / --no-robustness)")

@@ -231,14 +231,20 @@ def experiment_from_dict(data: Mapping[str, Any]) -> ExperimentConfig:
     return from_dict(ExperimentConfig, data)
 
 
-def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
+def load_experiment(path: str | Path, overrides: Sequence[str] = (), *, upgrade: bool = False) -> ExperimentConfig:
     """Read a YAML experiment config, apply ``KEY.PATH=VALUE`` overrides, check it.
 
     Overrides are validated with the file, by the same pydantic validators (a value is typed by
     its field: ``--set train.lr=1e-3`` is 0.001); a problem an override caused names it:
     ``c.yaml: train.epochs: Input should be a valid integer ... (from --set train.epochs=1.5)``.
+    ``upgrade``: the file is a run's resolved config, perhaps written by an older version
+    (:func:`multimodal_har.data.kinds.upgrade_stream`).
     """
     data = apply_overrides(load_yaml(path), overrides)
+    if upgrade and isinstance(data.get("data"), Mapping) and isinstance(data["data"].get("modalities"), Mapping):
+        from multimodal_har.data.kinds import upgrade_stream
+
+        data["data"]["modalities"] = {k: upgrade_stream(v) for k, v in data["data"]["modalities"].items()}
     try:
         return experiment_from_dict(data)
     except ConfigError as e:
@@ -295,7 +301,7 @@ def load_run_config(run_dir: str | Path) -> ExperimentConfig:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: {run_dir} is not a run directory of `mhar train`")
-    return load_experiment(path)
+    return load_experiment(path, upgrade=True)
 
 
 def build_model(config: ModelConfig, num_classes: int):

@@ -157,3 +157,25 @@ def test_build_model_errors_name_the_component(tmp_path):
     cfg.model.fusion.name = "nope"
     with pytest.raises(ValueError, match="unknown fusion method 'nope'; valid choices"):
         build_model(cfg.model, 4)
+
+
+def test_a_run_config_written_before_kind_configs_still_loads(tmp_path):
+    """Runs saved every stream with every kind's keys (at their defaults): they still evaluate."""
+    import dataclasses
+
+    from multimodal_har.data.kinds import inferred_config
+    from multimodal_har.experiment import load_run_config
+
+    cfg = tiny_config("store", tmp_path)
+    old_stream = dataclasses.asdict(inferred_config()())  # every key of every kind, at its default
+    for m, stream in cfg["data"]["modalities"].items():
+        cfg["data"]["modalities"][m] = {**old_stream, **stream}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['clip_length', 'crop'"):
+        load_experiment(tmp_path / "config.yaml")  # a user's config: keys of other kinds are errors
+    exp = load_run_config(tmp_path)
+    assert exp.data.modalities["joint"] == experiment_from_dict(tiny_config("store", tmp_path)).data.modalities["joint"]
+    cfg["data"]["modalities"]["joint"]["crop"] = 112  # set, not a default: still named
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['crop'\] in data.modalities.joint"):
+        load_run_config(tmp_path)

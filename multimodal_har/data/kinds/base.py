@@ -354,6 +354,19 @@ def resolve_config(config: StreamConfig, kind: str, *, where: str = "") -> Strea
     return cls(**values)
 
 
+def upgrade_stream(data: Any) -> Any:
+    """A stream mapping of a run's ``config.yaml`` written before each kind had its own config
+    (then every stream had every kind's keys, at their defaults): the keys its kind does not
+    have are dropped where they hold those defaults (a value someone set is kept, and refused
+    by validation, naming it). Anything else is returned as it is."""
+    if not isinstance(data, Mapping) or data.get("kind") not in _KINDS:
+        return data
+    own = {f.name for f in dataclasses.fields(get_kind(data["kind"]).config_class)}
+    every = inferred_config()
+    old = {f.name for f in dataclasses.fields(every)}
+    return {k: v for k, v in data.items() if k in own or k not in old or v != _default(every, k)}
+
+
 def _default(cls: type, name: str) -> Any:
     f = next(f for f in dataclasses.fields(cls) if f.name == name)
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
@@ -361,4 +374,4 @@ def _default(cls: type, name: str) -> Any:
 
 __all__ = ["AUTO", "Kind", "StreamConfig", "StreamConfigField", "config_class", "get_kind", "infer_kind",
            "inferred_config", "kind_names", "register_kind", "resolve_config", "stream_config", "stream_kind",
-           "unregister_kind"]
+           "unregister_kind", "upgrade_stream"]
