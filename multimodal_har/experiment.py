@@ -1,9 +1,12 @@
 """Experiment configs: typed dataclasses for the model and training, and the model built from them.
 
 A YAML file (read at the CLI edge only) is loaded into :class:`ExperimentConfig` with
-:func:`multimodal_har.config.from_dict`: an unknown key raises a ``ValueError`` naming it and
-where it is (``unknown key(s) ['lr_max'] in train ...``). The data side (:class:`DataConfig`)
-belongs to :mod:`multimodal_har.data.dataset`.
+:func:`multimodal_har.config.from_dict` (pydantic v2): values are converted to their declared
+types, and every problem is reported at once in a :class:`~multimodal_har.config.ConfigError`
+(a ``ValueError``) naming its key path (``train.lr: ...``, ``unknown key(s) ['lr_max'] in
+train ...``). The data side (:class:`DataConfig`, stream configs by kind) belongs to
+:mod:`multimodal_har.data`. :func:`build_model` checks encoder and fusion ``kwargs`` against
+their constructors before building; :func:`experiment_schema` is the JSON schema.
 
 .. code-block:: yaml
 
