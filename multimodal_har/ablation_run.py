@@ -90,8 +90,6 @@ from .ablation import (AblationResult, SubsetLogits, _jsonable, analyze, corrupt
 from .engine import Dist, Run, autocast, checkpoint_file, load_run, per_video, predict, to_device
 from .experiment import ExperimentConfig, config_to_dict, experiment_from_dict, load_run_config
 
-# data stream kind -> the corruption applied to its input
-CORRUPTION_OF_KIND = {"pose": "pose_noise", "audio": "audio_silence", "rgb": "frozen_frames", "flow": "frozen_frames"}
 MAX_THUMBNAILS = 8  # frames drawn above a temporal attention strip
 
 
@@ -365,9 +363,11 @@ def corrupt_input(batch: Mapping[str, Any], name: str, kwarg: str, corruption: s
 def corruption_targets(dataset) -> dict[str, list[tuple[str, str, str]]]:
     """Curve name -> ``[(corruption, input, kwarg), ...]`` for a :class:`StoreDataset`: one
     curve per corruptible stream, plus one per corruption that applies to several streams."""
+    from .corruptions import corruption_of_kind
+
     by_corruption: dict[str, list[tuple[str, str, str]]] = {}
     for s in dataset.streams:
-        c = CORRUPTION_OF_KIND.get(s.kind)
+        c = corruption_of_kind(s.kind)  # the kind's own (Kind.corruption)
         if c is not None:
             by_corruption.setdefault(c, []).append((c, s.input, s.cfg.kwarg))
     curves = {}
@@ -688,8 +688,6 @@ def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Uni
     Returns:
         :class:`AblationRun`.
     """
-    from .data.dataset import IMAGENET_MEAN, IMAGENET_STD
-
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)  # a clear error for a folder that is not a run
     reliability = subset_path_reliability(config, retrain)
@@ -736,7 +734,10 @@ def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Uni
 
             result.corruption = corruption_curve(evaluate, list(curves), strengths)
         else:
-            notes.append("no corruption curve: no input of kind pose, audio, rgb or flow "
+            from .data.kinds import get_kind, kind_names
+
+            corruptible = [k for k in kind_names() if get_kind(k).corruption is not None]
+            notes.append(f"no corruption curve: no input of a kind with a corruption ({', '.join(corruptible)}) "
                          f"(streams: {', '.join(f'{s.name} ({s.kind})' for s in ds.streams)})")
     else:
         notes.append("corruption curves skipped (robustness=False / --no-robustness)")
@@ -764,8 +765,8 @@ def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Uni
             files["retrained.csv"].write_text(_csv(retrained))
             files["retrained.png"] = staging / "retrained.png"
             _plot_retrained(result, retrained, files["retrained.png"])
-        stats = {(s.input, s.cfg.kwarg): (s.cfg.mean or IMAGENET_MEAN, s.cfg.std or IMAGENET_STD)
-                 for s in ds.streams if s.kind == "rgb"}
+        stats = {(s.input, s.cfg.kwarg): s.handler.frame_stats() for s in ds.streams
+                 if s.handler is not None and s.handler.frame_stats() is not None}  # image kinds (rgb)
         first = next(iter(run.loader(ds, min(len(ds), 8))))
         att_files, att_info, att_notes = attention_figures(model, to_device(first, dev), staging, frame_stats=stats)
         files.update(att_files)
@@ -795,6 +796,6 @@ def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Uni
                        reliability=reliability)
 
 
-__all__ = ["AblationRun", "CORRUPTION_OF_KIND", "UnreliableAblationError", "accuracy_under", "attention_figures",
+__all__ = ["AblationRun", "UnreliableAblationError", "accuracy_under", "attention_figures",
            "corrupt_input", "corruption_targets", "reliability_banner", "retrain_subsets", "run_ablation",
            "subset_config", "subset_logits_of_run", "subset_path_reliability"]

@@ -11,6 +11,8 @@
     mhar store add STORE --modality NAME --from PATH [--label L] [--split S]
     mhar import NAME SRC STORE [--split cross_subject] [--modalities skeleton,inertial,depth] [--depth-videos DIR]
     mhar train --config CFG [--resume] [--set KEY.PATH=VALUE ...] [--quiet]
+    mhar config schema [--out FILE]
+    mhar config check CFG [--set KEY.PATH=VALUE ...]
     mhar evaluate RUN [--split test] [--checkpoint best|last|PATH]
     mhar ablate RUN [--split test] [--checkpoint best|last|PATH] [--retrain] [--no-robustness] [--resamples N] [--out DIR] [--require-reliable]
     mhar demo [--out runs/demo] [--videos DIR] [--quick]
@@ -267,6 +269,41 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_config_schema(args) -> int:
+    import json
+
+    from .experiment import experiment_schema
+
+    text = json.dumps(experiment_schema(), indent=2) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        from .atomic import atomic_write_text
+
+        atomic_write_text(args.out, text)
+        print(f"wrote the experiment config's JSON schema to {args.out}")
+    return 0
+
+
+def _cmd_config_check(args) -> int:
+    from .experiment import load_experiment
+
+    config = load_experiment(args.config, list(args.set or []))
+    from .config import check_kwargs
+    from .encoders import ENCODERS
+    from .fusion import FUSION
+
+    for m, spec in config.model.encoders.items():  # the arguments build_model will pass
+        check_kwargs(ENCODERS.get(spec.name), spec.kwargs, where=f"model.encoders.{m}.kwargs", name=spec.name)
+    fusion = FUSION.get(config.model.fusion.name)
+    check_kwargs(fusion, config.model.fusion.kwargs, where="model.fusion.kwargs", name=config.model.fusion.name,
+                 provided=["dims", "num_classes"] if getattr(fusion, "produces_logits", False) else ["dims"])
+    kinds = {m: c.kind or "(from the store)" for m, c in config.data.modalities.items()}
+    print(f"ok: {args.config}: streams {kinds}; encoders {[s.name for s in config.model.encoders.values()]}; "
+          f"fusion {config.model.fusion.name}")
+    return 0
+
+
 def _cmd_evaluate(args) -> int:
     from . import api
     from .evaluate import format_summary
@@ -379,6 +416,16 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--run-dir", help="shorthand for --set run_dir=DIR")
     tp.add_argument("--quiet", action="store_true", help="no progress bars or console lines (train.log is kept)")
     tp.set_defaults(func=_cmd_train)
+
+    cp = sub.add_parser("config", help="experiment configs: JSON schema for editors, check a file")
+    csub = cp.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    csp = csub.add_parser("schema", help="write the experiment config's JSON schema (YAML language servers read it)")
+    csp.add_argument("--out", type=Path, help="the file to write (default: standard output)")
+    csp.set_defaults(func=_cmd_config_schema)
+    ccp = csub.add_parser("check", help="validate an experiment config (and overrides) without training")
+    ccp.add_argument("config", type=Path)
+    ccp.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a value (repeatable)")
+    ccp.set_defaults(func=_cmd_config_check)
 
     evp = sub.add_parser("evaluate", help="evaluate a trained run: metrics, confusion matrix, per-subset logits")
     _add_run_arguments(evp)

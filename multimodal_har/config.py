@@ -1,7 +1,9 @@
-"""Dataclass configs: dict/YAML <-> dataclass with unknown keys rejected by name, and hashing.
+"""Dataclass configs: dict/YAML -> dataclass validated by pydantic v2, and hashing.
 
 YAML is read only at the CLI edge (:func:`load_yaml`); everything inside the package
-passes typed dataclasses.
+passes typed dataclasses. :func:`from_dict` converts values to their declared types and
+raises :class:`ConfigError` naming the key path of every problem (``train.lr: ...``,
+``unknown key(s) ['lr_max'] in train for TrainConfig; valid keys: [...]``).
 """
 
 from __future__ import annotations
@@ -13,119 +15,288 @@ import math
 import types
 import typing
 from pathlib import Path
-from typing import Any, Mapping, Type, TypeVar
+from typing import Any, Mapping, Optional, Sequence, Type, TypeVar
 
 T = TypeVar("T")
 
 
-def from_dict(cls: Type[T], data: Mapping[str, Any] | None, *, where: str = "") -> T:
-    """Build dataclass ``cls`` from ``data``; unknown keys raise a ``ValueError`` naming them.
+class ConfigError(ValueError):
+    """A config that does not validate; the message has one line per problem, each naming its
+    key path (``train.lr: ...``); ``problems`` lists them."""
 
-    Nested dataclass fields are built recursively from nested mappings.
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def config_dataclass(cls: Optional[type] = None, /, **kwargs: Any):
+    """``@dataclasses.dataclass(**kwargs)`` for a config read from YAML by :func:`from_dict`.
+
+    The class stays a plain dataclass (constructed, compared, replaced and ``asdict``-ed as
+    before; constructing it in Python converts nothing); :func:`from_dict` validates mappings
+    into it with pydantic, where it rejects unknown keys and takes only ``true``/``false`` for
+    its ``bool`` fields (pydantic alone would read ``amp: "no"`` as False and ``"yes"`` as
+    True): its ``bool`` annotations become ``pydantic.StrictBool`` (still ``bool`` at runtime),
+    and its ``int`` / ``float`` fields refuse true/false.
     """
+
+    def wrap(c: type) -> type:
+        _strict_bools(c)
+        c = dataclasses.dataclass(c, **kwargs)
+        c.__pydantic_config__ = _PYDANTIC_CONFIG
+        return c
+
+    return wrap if cls is None else wrap(cls)
+
+
+def strict_hint(hint: Any) -> Any:
+    """``hint`` with ``bool`` as ``StrictBool`` and ``int`` / ``float`` refusing true/false (also
+    inside ``Optional``, unions, lists, tuples and dicts)."""
+    from pydantic import BeforeValidator, StrictBool
+
+    if hint is bool:
+        return StrictBool
+    if hint in (int, float):  # pydantic takes true for 1
+        return typing.Annotated[hint, BeforeValidator(_not_bool)]
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if not args or origin is typing.Literal or origin is typing.ClassVar or origin is typing.Annotated:
+        return hint
+    new = tuple(strict_hint(a) for a in args)
+    if new == args:
+        return hint
+    if _is_union(origin):
+        return typing.Union[new]
+    return origin[new] if origin in (list, tuple, dict) else hint
+
+
+def _strict_bools(cls: type) -> None:
+    import sys
+
+    annotations = cls.__dict__.get("__annotations__", {})
+    namespace = {**vars(sys.modules[cls.__module__]), cls.__name__: cls}
+    for name, ann in list(annotations.items()):
+        try:
+            hint = eval(ann, namespace) if isinstance(ann, str) else ann  # noqa: S307 (the class's own annotation)
+        except NameError:  # a name defined later in the module: left to pydantic as it is
+            continue
+        new = strict_hint(hint)
+        if new is not hint:
+            annotations[name] = new
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, not {value}")
+    return value
+
+
+def _pydantic_config():
+    from pydantic import ConfigDict
+
+    return ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+_PYDANTIC_CONFIG = _pydantic_config()
+_ADAPTERS: dict[Any, Any] = {}
+
+
+def clear_adapters() -> None:
+    """Forget the built validators (:func:`multimodal_har.data.kinds.register_kind` calls it:
+    the stream configs' union includes the kinds registered when a validator is built)."""
+    _ADAPTERS.clear()
+
+
+def adapter(cls: Any):
+    """The (cached) ``pydantic.TypeAdapter`` of a config class (a dataclass or any type)."""
+    from pydantic import TypeAdapter
+
+    a = _ADAPTERS.get(cls)
+    if a is None:
+        _forbid_extra(cls)
+        a = _ADAPTERS[cls] = TypeAdapter(cls)
+    return a
+
+
+def _forbid_extra(cls: Any, seen: Optional[set] = None) -> None:
+    """Unknown keys rejected in plain dataclasses too (those not made by :func:`config_dataclass`)."""
+    seen = set() if seen is None else seen
+    for hint in _hints_in(cls):
+        if dataclasses.is_dataclass(hint) and isinstance(hint, type) and hint not in seen:
+            seen.add(hint)
+            if "__pydantic_config__" not in vars(hint):
+                hint.__pydantic_config__ = _PYDANTIC_CONFIG
+            for f_hint in typing.get_type_hints(hint).values():
+                _forbid_extra(f_hint, seen)
+
+
+def _hints_in(hint: Any) -> list:
+    args = typing.get_args(hint)
+    return [hint] + [h for a in args for h in _hints_in(a)]
+
+
+def from_dict(cls: Type[T], data: Mapping[str, Any] | None, *, where: str = "") -> T:
+    """Validate ``data`` (as read from YAML) into the dataclass ``cls`` with pydantic.
+
+    Values are converted to the declared types (``lr: "1e-3"``, which YAML reads as a string,
+    becomes ``0.001``; ``4`` becomes ``4.0`` in a float field); ``bool`` fields of a
+    :func:`config_dataclass` take only true/false. Nested dataclasses are built from nested
+    mappings. Every problem is reported at once in a :class:`ConfigError` naming its key path
+    (prefixed by ``where``); unknown keys are listed with the valid ones.
+    """
+    from pydantic import ValidationError
+
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
-    data = dict(data or {})
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        label = f" in {where}" if where else ""
-        raise ValueError(
-            f"unknown key(s) {unknown}{label} for {cls.__name__}; valid keys: {sorted(fields)}"
-        )
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for name, value in data.items():
-        hint = hints.get(name)
-        key = f"{where}.{name}" if where else name
-        check_type(value, hint, where=key)
-        if dataclasses.is_dataclass(hint) and (value is None or isinstance(value, Mapping)):
-            value = from_dict(hint, value, where=key)
-        kwargs[name] = value
-    return cls(**kwargs)
+    if data is not None and not isinstance(data, Mapping):
+        raise ConfigError([f"{where or cls.__name__}: expected a mapping of {cls.__name__} keys, got {data!r}"])
+    try:
+        return adapter(cls).validate_python(dict(data or {}))
+    except ValidationError as e:
+        raise ConfigError(describe_errors(cls, e.errors(include_url=False), where=where)) from None
+
+
+def describe_errors(cls: Any, errors: Sequence[Mapping[str, Any]], *, where: str = "") -> list[str]:
+    """pydantic's ``errors()`` of validating into ``cls`` as lines that name the key path."""
+    problems, unknown = [], {}
+    for err in errors:
+        path, _ = _walk(cls, err["loc"], where)
+        kind, msg = err["type"], err["msg"]
+        if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+            parent = err["loc"][:-1]
+            unknown.setdefault(parent, []).append(str(err["loc"][-1]))
+            continue
+        if kind == "value_error":
+            msg = msg.removeprefix("Value error, ")
+            # the object's own check: named by its path inside the config (at the top level the
+            # message is the object's own: callers such as the extract flags match on it)
+            named = not path or msg.startswith((f"{path}.", f"{path}:", f"{path} "))
+            problems.append(msg if not err["loc"] or named else f"{path}: {msg}")
+        elif kind == "union_tag_invalid" and err.get("ctx", {}).get("discriminator") == "stream_kind()":
+            tag = err["ctx"]["tag"]
+            problems.append(f"{path}: expected a mapping of stream config keys, got {err['input']!r}"
+                            if tag == "<none>" else
+                            f"{path}: unknown kind {tag!r}; valid kinds: {err['ctx']['expected_tags']}")
+        elif kind.startswith("missing"):
+            problems.append(f"{path}: a required key is missing")
+        else:
+            problems.append(f"{path or '(top level)'}: {msg} (got {err['input']!r})")
+    for parent, keys in unknown.items():
+        path, owner = _walk(cls, parent, where)
+        label = f" in {path}" if path else ""
+        name = getattr(owner, "__name__", str(owner))
+        valid = sorted(f.name for f in dataclasses.fields(owner) if f.init) if dataclasses.is_dataclass(owner) else []
+        problems.insert(0, f"unknown key(s) {sorted(keys)}{label} for {name}; valid keys: {valid}")
+    return problems
+
+
+def check_kwargs(target: Any, kwargs: Mapping[str, Any], *, where: str, name: str = "",
+                 provided: Sequence[str] = ()) -> dict[str, Any]:
+    """``kwargs`` for ``target`` (a class: its constructor; or a function) checked against its
+    signature and annotations, and converted to the annotated types (``dropout: "0.1"`` -> 0.1).
+
+    An unknown key lists the accepted ones (unless ``target`` takes ``**kwargs``); a wrong type
+    names its key path (``{where}.{key}``); a missing required argument is named; ``provided``
+    are the arguments the caller sets itself (refused in ``kwargs``). Raises :class:`ConfigError`.
+    """
+    import inspect
+
+    from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+    fn = target.__init__ if isinstance(target, type) else target
+    label = f"{name} ({getattr(target, '__name__', target)})" if name else getattr(target, "__name__", str(target))
+    sig = inspect.signature(fn)
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception:  # an annotation that does not resolve: such arguments are not type-checked
+        hints = {}
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    params = {n: p for n, p in sig.parameters.items() if n != "self" and p.kind in kinds and n not in provided}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+    problems = []
+    taken = sorted(set(kwargs) & set(provided))
+    if taken:
+        problems.append(f"{where}: {taken} of {label} are set by the model, not by the config")
+    unknown = sorted(set(kwargs) - set(params) - set(provided))
+    if unknown and not takes_any:
+        problems.append(f"unknown key(s) {unknown} in {where} for {label}; valid keys: {sorted(params)}")
+    missing = [n for n, p in params.items() if p.default is p.empty and n not in kwargs]
+    if missing:
+        problems.append(f"{where}: {label} needs {missing} (no default)")
+    out = dict(kwargs)
+    for key, value in kwargs.items():
+        if key not in params or key not in hints:
+            continue
+        hint = strict_hint(hints[key])
+        try:
+            checker = TypeAdapter(hint, config=ConfigDict(arbitrary_types_allowed=True))
+        except Exception:  # a type pydantic cannot check: left to the constructor
+            continue
+        try:
+            out[key] = checker.validate_python(value)
+        except ValidationError as e:
+            problems += describe_errors(hint, e.errors(include_url=False), where=f"{where}.{key}")
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def _walk(cls: Any, loc: Sequence[Any], where: str) -> tuple[str, Any]:
+    """(the key path of pydantic's ``loc`` as the user wrote it, the type found there): list
+    indices as ``[i]``; the tags that pydantic puts in a path (union arms) are left out."""
+    path, hint = where, cls
+    items = list(loc)
+    while items:
+        resolve = next((getattr(m, "__config_at__") for m in _metadata(hint) if hasattr(m, "__config_at__")), None)
+        if resolve is not None:  # a discriminated union: the tag names the arm
+            hint = resolve(items.pop(0))
+            continue
+        hint = _strip(hint)
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if _is_union(origin):  # pydantic names the arm it tried
+            hint = Any
+            items.pop(0)
+            continue
+        item = items.pop(0)
+        if isinstance(item, int) and not isinstance(item, bool):
+            path += f"[{item}]"
+        else:
+            path = f"{path}.{item}" if path else str(item)
+        if dataclasses.is_dataclass(hint):
+            hint = typing.get_type_hints(hint, include_extras=True).get(item, Any)
+        elif origin in (dict, typing.get_origin(typing.Mapping[str, int])) and len(args) == 2:
+            hint = args[1]
+        elif origin in (list, tuple) and args:
+            hint = args[min(item, len(args) - 1)] if origin is tuple and isinstance(item, int) and args[-1] is not Ellipsis else args[0]
+        else:
+            hint = Any
+    return path, _strip(hint)
+
+
+def _unwrap(hint: Any) -> tuple[Any, list]:
+    """``(X, metadata)`` of ``Optional[X]`` / ``Annotated[X, *metadata]`` (nested)."""
+    metadata = []
+    while True:
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if origin is typing.Annotated:
+            metadata += list(hint.__metadata__)
+            hint = args[0]
+        elif _is_union(origin) and len([a for a in args if a is not type(None)]) == 1:
+            hint = next(a for a in args if a is not type(None))
+        else:
+            return hint, metadata
+
+
+def _metadata(hint: Any) -> list:
+    return _unwrap(hint)[1]
+
+
+def _strip(hint: Any) -> Any:
+    return _unwrap(hint)[0]
 
 
 def _is_union(origin: Any) -> bool:
     """Whether ``typing.get_origin(hint)`` is a union: ``Optional[X]`` / ``Union[...]`` or ``X | None``."""
     return origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType)
-
-
-def _describe(hint: Any) -> str:
-    """``int`` -> 'an integer', ``Optional[list[float]]`` -> 'a list or null'..."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if _is_union(origin):
-        return " or ".join(dict.fromkeys(_describe(a) for a in args))
-    if origin is typing.Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
-    if dataclasses.is_dataclass(hint):
-        return f"a mapping of {hint.__name__} keys"
-    if (origin is dict or hint is dict) and len(args) == 2 and dataclasses.is_dataclass(args[1]):
-        return f"a mapping of names to {args[1].__name__} mappings"
-    names = {type(None): "null", bool: "true or false", int: "an integer", float: "a number", str: "a string",
-             list: "a list", tuple: "a list", dict: "a mapping"}
-    return names.get(origin or hint, getattr(hint, "__name__", str(hint)))
-
-
-def check_type(value: Any, hint: Any, *, where: str) -> None:
-    """Raise ``ValueError('{where}: expected an integer, got 1.5')`` unless ``value`` (as read
-    from YAML) fits the type hint ``hint``: YAML has ints, floats, bools, strings, lists,
-    mappings and null; an int is a fine float, a bool is neither; a list is a fine tuple; a
-    dataclass takes a mapping of its keys (or null: its defaults), or an instance. Hints it
-    does not know (``Any``, other classes) accept anything."""
-    if not _fits(value, hint, where):
-        raise ValueError(f"{where}: expected {_describe(hint)}, got {value!r}")
-
-
-def _fits(value: Any, hint: Any, where: str) -> bool:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is None or hint is Any:
-        return True
-    if _is_union(origin):
-        if value is None:
-            return type(None) in args
-        arms = [a for a in args if a is not type(None)]
-        if len(arms) == 1:  # Optional[X]: an element of X's is named by its own path
-            return _fits(value, arms[0], where)
-        return any(_fits_quietly(value, a, where) for a in arms)
-    if origin is typing.Literal:
-        return value in args
-    if hint is type(None):
-        return value is None
-    if dataclasses.is_dataclass(hint):
-        return value is None or isinstance(value, (Mapping, hint))
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    if origin in (list, tuple, typing.get_origin(typing.Sequence[int])) or hint in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            return False
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            for i, (v, a) in enumerate(zip(value, args)):
-                check_type(v, a, where=f"{where}[{i}]")
-        elif args:
-            for i, v in enumerate(value):
-                check_type(v, args[0], where=f"{where}[{i}]")
-        return True
-    if origin in (dict, typing.get_origin(typing.Mapping[str, int])) or hint is dict:
-        if not isinstance(value, Mapping):
-            return False
-        if len(args) == 2:
-            for k, v in value.items():
-                check_type(v, args[1], where=f"{where}.{k}")
-        return True
-    return True  # a hint this check does not know: the dataclass's own checks decide
-
-
-def _fits_quietly(value: Any, hint: Any, where: str) -> bool:
-    try:
-        return _fits(value, hint, where)
-    except ValueError:
-        return False
 
 
 def to_dict(config: Any) -> dict[str, Any]:

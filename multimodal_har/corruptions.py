@@ -19,7 +19,9 @@ curves.
   ``round(strength * (L - 1))`` frames after it repeat it (strength 1: the whole window is
   that frame). Works for frames, segments or flow stacks: anything ``(B, T, ...)``.
 
-:func:`corrupt_batch` applies one by name (:data:`CORRUPTIONS`) to a model input of a batch.
+:func:`corrupt_batch` applies one by name (:data:`CORRUPTIONS`) to a model input of a batch;
+:func:`corruption_of_kind` is the one a stream kind declares (``Kind.corruption``,
+:mod:`multimodal_har.data.kinds`), which the robustness curves apply.
 """
 
 from __future__ import annotations
@@ -146,6 +148,20 @@ def frozen_frames(inp: Mapping[str, Any], strength: float, *, generator: Optiona
 
 CORRUPTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "pose_noise": pose_noise, "audio_silence": audio_silence, "frozen_frames": frozen_frames}
+
+
+def corruption_of_kind(kind: str) -> Optional[str]:
+    """The corruption (:data:`CORRUPTIONS` name) that stream kind ``kind`` declares, None if none
+    (signals) or if the kind is unknown ("": a stream whose kind was never resolved)."""
+    from multimodal_har.data.kinds import get_kind, kind_names
+
+    if kind not in kind_names():
+        return None
+    name = get_kind(kind).corruption
+    if name is not None and name not in CORRUPTIONS:
+        raise ValueError(f"stream kind {kind!r} declares corruption {name!r}, which is not one of "
+                         f"{', '.join(CORRUPTIONS)}")
+    return name
 
 
 def corrupt_batch(batch: Mapping[str, Any], modality: str, corruption: str, strength: float, *,

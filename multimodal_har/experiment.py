@@ -1,9 +1,12 @@
 """Experiment configs: typed dataclasses for the model and training, and the model built from them.
 
 A YAML file (read at the CLI edge only) is loaded into :class:`ExperimentConfig` with
-:func:`multimodal_har.config.from_dict`: an unknown key raises a ``ValueError`` naming it and
-where it is (``unknown key(s) ['lr_max'] in train ...``). The data side (:class:`DataConfig`)
-belongs to :mod:`multimodal_har.data.dataset`.
+:func:`multimodal_har.config.from_dict` (pydantic v2): values are converted to their declared
+types, and every problem is reported at once in a :class:`~multimodal_har.config.ConfigError`
+(a ``ValueError``) naming its key path (``train.lr: ...``, ``unknown key(s) ['lr_max'] in
+train ...``). The data side (:class:`DataConfig`, stream configs by kind) belongs to
+:mod:`multimodal_har.data`. :func:`build_model` checks encoder and fusion ``kwargs`` against
+their constructors before building; :func:`experiment_schema` is the JSON schema.
 
 .. code-block:: yaml
 
@@ -24,18 +27,18 @@ the run was trained with) as ``config.yaml``; ``mhar evaluate RUN`` rebuilds eve
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from multimodal_har.atomic import atomic_write_text
-from multimodal_har.config import from_dict, load_yaml, to_dict
+from multimodal_har.config import ConfigError, check_kwargs, config_dataclass, from_dict, load_yaml, to_dict
 from multimodal_har.data.dataset import DataConfig
 
 CHECKPOINTS = ("best", "last")
 
 
-@dataclass
+@config_dataclass
 class EncoderSpec:
     """One modality's encoder: ``build_encoder(name, **kwargs)`` (:mod:`multimodal_har.encoders`)."""
 
@@ -43,7 +46,7 @@ class EncoderSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@config_dataclass
 class FusionSpec:
     """The fusion module: ``build_fusion(name, dims=..., [num_classes=...], **kwargs)`` (:mod:`fusion`)."""
 
@@ -51,7 +54,7 @@ class FusionSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@config_dataclass
 class ModelConfig:
     """Attributes:
         encoders: ``{modality: EncoderSpec}``; the keys are the model's input names and must
@@ -78,7 +81,7 @@ class ModelConfig:
             raise ValueError(f"model.head_dropout must be in [0, 1), got {self.head_dropout}")
 
 
-@dataclass
+@config_dataclass
 class TrainConfig:
     """Attributes:
         epochs: fusion epochs (stage 2; the whole training when ``pretrain_epochs`` is 0). 0
@@ -181,7 +184,7 @@ class TrainConfig:
         self.betas = tuple(float(b) for b in self.betas)
 
 
-@dataclass
+@config_dataclass
 class ExperimentConfig:
     """Attributes:
         data: what to read and how (:class:`multimodal_har.data.dataset.DataConfig`).
@@ -231,13 +234,49 @@ def experiment_from_dict(data: Mapping[str, Any]) -> ExperimentConfig:
     return from_dict(ExperimentConfig, data)
 
 
-def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
-    """Read a YAML experiment config, apply ``KEY.PATH=VALUE`` overrides, check it."""
+def load_experiment(path: str | Path, overrides: Sequence[str] = (), *, upgrade: bool = False) -> ExperimentConfig:
+    """Read a YAML experiment config, apply ``KEY.PATH=VALUE`` overrides, check it.
+
+    Overrides are validated with the file, by the same pydantic validators (a value is typed by
+    its field: ``--set train.lr=1e-3`` is 0.001); a problem an override caused names it:
+    ``c.yaml: train.epochs: Input should be a valid integer ... (from --set train.epochs=1.5)``.
+    ``upgrade``: the file is a run's resolved config, perhaps written by an older version
+    (:func:`multimodal_har.data.kinds.upgrade_stream`).
+    """
     data = apply_overrides(load_yaml(path), overrides)
+    if upgrade and isinstance(data.get("data"), Mapping) and isinstance(data["data"].get("modalities"), Mapping):
+        from multimodal_har.data.kinds import upgrade_stream
+
+        data["data"]["modalities"] = {k: upgrade_stream(v) for k, v in data["data"]["modalities"].items()}
     try:
         return experiment_from_dict(data)
-    except (TypeError, ValueError) as e:  # TypeError: a missing required field of a dataclass
+    except ConfigError as e:
+        raise ConfigError([f"{path}: {p}{_override_of(p, overrides)}" for p in e.problems]) from None
+    except ValueError as e:
         raise ValueError(f"{path}: {e}") from e
+
+
+def _override_of(problem: str, overrides: Sequence[str]) -> str:
+    """`` (from --set K=V)`` when override ``K=V`` is where ``problem`` is (else "")."""
+    for item in overrides:
+        key = item.partition("=")[0]
+        parent, _, last = key.rpartition(".")
+        if problem.startswith((f"{key}:", f"{key}.", f"{key}[")) or (
+                problem.startswith("unknown key(s) [") and f"'{last}'" in problem.split("]")[0]
+                and problem.split("] ", 1)[-1].startswith(f"in {parent} for " if parent else "for ")):
+            return f" (from --set {item})"
+    return ""
+
+
+def experiment_schema() -> dict[str, Any]:
+    """The JSON schema of an experiment config (``mhar config schema``), for editors: every
+    section and key with its type and default, stream configs as one schema per ``kind``
+    (including kinds registered before the call)."""
+    from multimodal_har.config import adapter
+
+    schema = adapter(ExperimentConfig).json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "multimodal-har experiment config",
+            **{k: v for k, v in schema.items() if k != "title"}}
 
 
 def _plain(x: Any) -> Any:
@@ -265,33 +304,32 @@ def load_run_config(run_dir: str | Path) -> ExperimentConfig:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: {run_dir} is not a run directory of `mhar train`")
-    return load_experiment(path)
+    return load_experiment(path, upgrade=True)
 
 
 def build_model(config: ModelConfig, num_classes: int):
     """The :class:`~multimodal_har.model.MultimodalClassifier` of ``config`` for ``num_classes``."""
+    from multimodal_har.encoders import ENCODERS, build_encoder
     from multimodal_har.fusion import FUSION, build_fusion
-    from multimodal_har.encoders import build_encoder
     from multimodal_har.model import MultimodalClassifier
 
     encoders = {}
-    for m, spec in config.encoders.items():
-        try:
-            encoders[m] = build_encoder(spec.name, **spec.kwargs)
-        except TypeError as e:  # an unknown constructor argument
-            raise ValueError(f"model.encoders.{m} ({spec.name}): {e}") from e
+    for m, spec in config.encoders.items():  # arguments checked against the constructor first
+        kwargs = check_kwargs(ENCODERS.get(spec.name), spec.kwargs, where=f"model.encoders.{m}.kwargs", name=spec.name)
+        encoders[m] = build_encoder(spec.name, **kwargs)
     dims = {m: e.out_dim for m, e in encoders.items()}
-    kwargs = dict(config.fusion.kwargs)
-    if getattr(FUSION.get(config.fusion.name), "produces_logits", False):
-        kwargs["num_classes"] = num_classes
-    try:
-        fusion = build_fusion(config.fusion.name, dims=dims, **kwargs)
-    except TypeError as e:
-        raise ValueError(f"model.fusion ({config.fusion.name}): {e}") from e
+    cls = FUSION.get(config.fusion.name)
+    provided = {"dims": dims}
+    if getattr(cls, "produces_logits", False):
+        provided["num_classes"] = num_classes
+    kwargs = check_kwargs(cls, config.fusion.kwargs, where="model.fusion.kwargs", name=config.fusion.name,
+                          provided=list(provided))
+    fusion = build_fusion(config.fusion.name, **provided, **kwargs)
     return MultimodalClassifier(encoders=encoders, fusion=fusion, num_classes=num_classes,
                                 head_dropout=config.head_dropout, ensemble=config.ensemble)
 
 
 __all__ = ["CHECKPOINTS", "DataConfig", "EncoderSpec", "ExperimentConfig", "FusionSpec", "ModelConfig", "TrainConfig",
-           "apply_overrides", "build_model", "config_to_dict", "experiment_from_dict", "load_experiment",
+           "apply_overrides", "build_model", "config_to_dict", "experiment_from_dict", "experiment_schema",
+           "load_experiment",
            "load_run_config", "save_config"]

@@ -17,6 +17,10 @@ RGB and flow leave the dataset as uint8 crops with a per-sample scale and offset
 and are normalised to float32 on the training device (``DataConfig.normalize_on_device``,
 :mod:`multimodal_har.data.batch`); ``train.to_device`` does it, so models never see uint8.
 
+How a stream is timed, sampled, read, augmented and normalised is its kind's
+(:mod:`multimodal_har.data.kinds`: one class and one typed config per stored kind, looked up
+by name; this module never branches on a kind).
+
 Config keys of :class:`DataConfig.modalities` are *streams*; each feeds the model input
 ``input`` (default: the key) through the keyword argument ``kwarg`` (default ``x``, whose mask is
 ``mask``; another kwarg ``k`` gets ``k_mask``, e.g. TwoStream's ``rgb`` / ``rgb_mask``). So
@@ -47,141 +51,35 @@ import collections
 import hashlib
 import logging
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 from torch.utils.data import Dataset
 
-from multimodal_har.skeleton.layouts import STREAMS
+from multimodal_har.config import config_dataclass
 
-from . import augment as A
 from .batch import apply_affine, collate, finish_batch, mask_name, times_name
+from .kinds import (FLOW_STD, IMAGENET_MEAN, IMAGENET_STD, Kind, StreamConfig, StreamConfigField, get_kind,
+                    infer_kind, resolve_config, stream_config)
 from .loader import EpochSampler, make_loader, seed_worker
-from .store import FeatureStore, attr_value, open_entry, raise_if_damaged
+from .store import FeatureStore, open_entry, raise_if_damaged
 
 log = logging.getLogger(__name__)
 
-KINDS = ("rgb", "flow", "pose", "audio", "signal")
-LAYOUTS_2D3D = ("2d", "3d")
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-FLOW_STD = 20.0  # pixels, TSN's quantisation bound (VideoCNN's flow normalisation)
+ModalityConfig = StreamConfig  # the former all-kinds stream config: each kind now has its own
 _OPEN_FILES = 64  # HDF5 files each worker keeps open
 _CACHED_TIMES = 4096  # entries whose frame times each worker keeps
 
 
-@dataclass(kw_only=True)
-class ModalityConfig:
-    """How one stream is read from the store and sampled (fields marked by kind).
-
-    Attributes:
-        source: store modality (default: the config key).
-        kind: ``rgb``, ``flow``, ``pose``, ``audio`` or ``signal`` (default: from the entry's
-            datasets: ``frames``, ``pairs``, ``keypoint``, ``logmel``, else a signal).
-        input, kwarg: the model input (default: the key) and forward kwarg (default ``x``).
-        segments: rgb/flow, ``K`` TSN segments.
-        layout: rgb/flow, ``"2d"``: one frame (rgb ``(K, 3, H, W)``) or a stack of ``L`` flow
-            fields (``(K, 2L, H, W)``, ``x0, y0, x1, y1...``) per segment; ``"3d"``: clips
-            ``(K, 3, T, H, W)`` / ``(K, 2, L, H, W)`` for 3D backbones.
-        clip_length: rgb, ``T`` consecutive frames per segment (``layout="3d"``).
-        flow_length: flow, ``L`` consecutive fields per segment (TSN: 5).
-        resize: rgb/flow, short side (px) before cropping (None: as stored).
-        crop: rgb/flow, square crop side (None: the whole frame; then every video of a batch
-            must have the same size).
-        multi_scale: rgb/flow, TSN's multi-scale crop in training.
-        flip: rgb/flow, random horizontal flip in training (flow x negated).
-        mean, std: per-channel normalisation (None: ImageNet for rgb on ``[0, 1]``, 0 / 20 px
-            for flow, none for others).
-        frames: pose/audio/signal, a fixed ``T`` (pose: spread over the window; audio/signal: a
-            contiguous run); None: every frame in the window. Shorter windows are padded by collate.
-        rate_hz: pose/signal without ``timestamps``: the frame rate (when the entry has no
-            ``rate_hz`` / ``fps`` attribute); frame 0 is at time 0.
-        key: signal, the dataset name (``data``).
-        stream: pose, ``joint``, ``bone``, ``motion`` or ``bone_motion``.
-        target_layout: pose, convert to this layout (``skeleton.layouts.convert``).
-        normalize: pose, ``skeleton.normalize.NormalizeConfig`` fields (``{}`` for its
-            defaults), or None for raw coordinates.
-        max_people: pose, keep / zero-pad to ``M`` people (None: as stored).
-        augment: apply the training augmentation below (train only).
-        rotate_deg, scale, jitter: pose rotation about y (degrees), scale range, joint jitter
-            (coordinate units); signal: scale std and jitter relative to the channel's std.
-        tilt_deg, shear, mask_joints: pose rotation about x and z (degrees), shear range,
-            probability of masking a joint for the whole sample (:func:`.augment.augment_pose`).
-        time_masks, time_mask_width, freq_masks, freq_mask_width: audio SpecAugment.
-    """
-
-    source: Optional[str] = None
-    kind: Optional[str] = None
-    input: Optional[str] = None
-    kwarg: str = "x"
-    segments: int = 8
-    layout: str = "2d"
-    clip_length: int = 1
-    flow_length: int = 5
-    resize: Optional[int] = None
-    crop: Optional[int] = 224
-    multi_scale: bool = False
-    flip: bool = True
-    mean: Optional[list[float]] = None
-    std: Optional[list[float]] = None
-    frames: Optional[int] = None
-    rate_hz: Optional[float] = None
-    key: str = "data"
-    stream: str = "joint"
-    target_layout: Optional[str] = None
-    normalize: Optional[dict[str, Any]] = None
-    max_people: Optional[int] = None
-    augment: bool = True
-    rotate_deg: float = 15.0
-    scale: float = 0.1
-    jitter: float = 0.01
-    tilt_deg: float = 0.0
-    shear: float = 0.0
-    mask_joints: float = 0.0
-    time_masks: int = 2
-    time_mask_width: int = 20
-    freq_masks: int = 2
-    freq_mask_width: int = 8
-
-    def __post_init__(self) -> None:
-        if self.kind is not None and self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS} or None, got {self.kind!r}")
-        if self.layout not in LAYOUTS_2D3D:
-            raise ValueError(f"layout must be one of {LAYOUTS_2D3D}, got {self.layout!r}")
-        if self.stream not in STREAMS:
-            raise ValueError(f"stream must be one of {STREAMS}, got {self.stream!r}")
-        for name in ("segments", "clip_length", "flow_length"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.layout == "2d" and self.clip_length != 1:
-            raise ValueError(f"clip_length = {self.clip_length} needs layout '3d' (2d takes one frame per segment)")
-        for name in ("resize", "crop", "frames", "max_people"):
-            v = getattr(self, name)
-            if v is not None and v < 1:
-                raise ValueError(f"{name} must be >= 1 or None, got {v}")
-        if self.crop is not None and self.resize is not None and self.crop > self.resize:
-            raise ValueError(f"crop ({self.crop}) must not exceed resize ({self.resize}), the short side the frames "
-                             f"are resized to before cropping")
-        if self.rate_hz is not None and not self.rate_hz > 0:
-            raise ValueError(f"rate_hz must be > 0 or None, got {self.rate_hz}")
-        if self.normalize is not None:
-            from multimodal_har.config import from_dict
-            from multimodal_har.skeleton.normalize import NormalizeConfig
-
-            from_dict(NormalizeConfig, self.normalize, where="normalize")  # unknown keys fail now
-
-    @property
-    def mask_name(self) -> str:
-        return mask_name(self.kwarg)
-
-
-@dataclass(kw_only=True)
+@config_dataclass(kw_only=True)
 class DataConfig:
     """Which store, which streams, and how samples are cut.
 
     Attributes:
         store: the feature store directory.
-        modalities: stream name -> :class:`ModalityConfig` (mappings are converted).
+        modalities: stream name -> its stream config, one class per kind
+            (:mod:`multimodal_har.data.kinds`; mappings are converted by their ``kind``).
         window: seconds per sample (None: the whole video).
         windows_per_video: items per video (training: independent random windows; evaluation:
             evenly spaced windows).
@@ -214,7 +112,7 @@ class DataConfig:
     """
 
     store: str
-    modalities: dict[str, ModalityConfig]
+    modalities: dict[str, StreamConfigField]
     window: Optional[float] = None
     windows_per_video: int = 1
     train_split: str = "train"
@@ -229,13 +127,9 @@ class DataConfig:
     id_splits: Optional[dict[str, list[str]]] = None
 
     def __post_init__(self) -> None:
-        from multimodal_har.config import from_dict
-
         if not self.modalities:
             raise ValueError("DataConfig.modalities is empty: configure at least one stream")
-        self.modalities = {k: v if isinstance(v, ModalityConfig)
-                           else from_dict(ModalityConfig, v, where=f"data.modalities.{k}")
-                           for k, v in self.modalities.items()}
+        self.modalities = {k: stream_config(v, where=f"data.modalities.{k}") for k, v in self.modalities.items()}
         if self.window is not None and not self.window > 0:
             raise ValueError(f"window must be > 0 seconds or None, got {self.window}")
         if self.windows_per_video < 1:
@@ -274,31 +168,18 @@ def _time_range(split: str, value: Any) -> list[float]:
 @dataclass
 class _Stream:
     name: str
-    cfg: ModalityConfig
+    cfg: StreamConfig
     source: str
     input: str
-    kind: str
+    kind: str  # "" until known (a config without kind: the first entry tells)
     videos: set = field(default_factory=set)  # ids with an ok entry
-    # streams with equal keys read the same frames the same way from the same entry (``joint``,
-    # ``bone``, ``motion`` of one ``pose3d``): one sample reads and augments them once
-    shared: tuple = ()
-    normalize: Any = None  # the pose NormalizeConfig, parsed once
+    handler: Optional[Kind] = None  # the kind's reader, for this stream
 
-    def __post_init__(self) -> None:
-        self.shared = (self.source, repr(replace(self.cfg, stream="joint", input=None, kwarg="x")))
-        if self.cfg.normalize is not None:
-            from multimodal_har.config import from_dict
-            from multimodal_har.skeleton.normalize import NormalizeConfig
-
-            self.normalize = from_dict(NormalizeConfig, self.cfg.normalize)
-
-
-def _kind_of(f: Any) -> str:
-    keys = set(f.keys())
-    for key, kind in (("frames", "rgb"), ("pairs", "flow"), ("keypoint", "pose"), ("logmel", "audio")):
-        if key in keys:
-            return kind
-    return "signal"
+    def resolve(self, kind: str) -> None:
+        """Become a stream of ``kind``: its typed config and its reader."""
+        self.cfg = resolve_config(self.cfg, kind, where=f"data.modalities.{self.name}")
+        self.kind = kind
+        self.handler = get_kind(kind)(config=self.cfg, stream=self.name, source=self.source)
 
 
 def _id_split(video_id: str, id_splits: Mapping[str, Sequence[str]]) -> Optional[str]:
@@ -366,7 +247,10 @@ class StoreDataset(Dataset):
                 raise ValueError(f"the store {store.root} has no modality {source!r} (stream {name!r}); "
                                  f"it has: {', '.join(have) or 'nothing'}")
             ok = {e["video_id"] for e in manifest.entries(modality=source, status="ok")}
-            self.streams.append(_Stream(name, cfg, source, cfg.input or name, cfg.kind or "", ok))
+            stream = _Stream(name, cfg, source, cfg.input or name, "", ok)
+            if cfg.kind is not None:
+                stream.resolve(cfg.kind)
+            self.streams.append(stream)
         self.modalities = list(dict.fromkeys(s.input for s in self.streams))
         # one generator seed per store entry (0 is the window's): streams of one source share it
         self._source_seed = {src: i + 1 for i, src in enumerate(dict.fromkeys(s.source for s in self.streams))}
@@ -421,43 +305,15 @@ class StoreDataset(Dataset):
             if not vids:
                 continue
             f = self._open(vids[0], s.source)
-            vid = vids[0]
-            s.kind = s.kind or _kind_of(f)
-            if s.kind == "signal" and s.cfg.key not in f:
-                raise ValueError(f"{s.source} entry of {vid!r} has no dataset {s.cfg.key!r} (it has "
-                                 f"{sorted(f.keys())}); set `key` in the modality config")
-            if s.kind in ("pose", "signal") and "timestamps" not in f:
-                self._rate(f, s)  # raises if it cannot be timed
-            if s.kind in ("rgb", "flow"):
-                self._check_crop(f, s, vid)
+            if s.handler is None:
+                s.resolve(infer_kind(f))
+            s.handler.check(f, vids[0])
             for vid in vids[:3]:  # the first readable, finite entry
                 out = self._load(vid, s, -np.inf, np.inf, None)
                 if out is not None:
                     self._shapes[(s.input, s.cfg.kwarg)] = tuple(out[0].shape[1:])
                     break
         self._close_all()
-
-    def _check_crop(self, f: Any, s: _Stream, vid: str) -> None:
-        """A crop larger than the frames would upsample every one of them (``crop: 4000`` on
-        64 px frames takes gigabytes per batch): refused, with the sizes, unless ``resize``
-        sets the short side first (then ``crop <= resize``, checked by the config)."""
-        crop = s.cfg.crop
-        if crop is None or s.cfg.resize is not None or "height" not in f.attrs:
-            return
-        h, w = int(attr_value(f.attrs["height"])), int(attr_value(f.attrs["width"]))
-        if crop > min(h, w):
-            raise ValueError(f"data.modalities.{s.name}.crop ({crop}) is larger than the stored frames of "
-                             f"{s.source} ({w}x{h} px in {vid!r}): set crop <= {min(h, w)}, or resize (the short "
-                             f"side before cropping) >= crop")
-
-    def _rate(self, f: Any, s: _Stream) -> float:
-        for k in ("rate_hz", "fps"):
-            if k in f.attrs:
-                return float(attr_value(f.attrs[k]))
-        if s.cfg.rate_hz is not None:
-            return s.cfg.rate_hz
-        raise ValueError(f"{s.source} entries have no timestamps and no rate_hz/fps attribute: set rate_hz "
-                         f"in the config of stream {s.name!r} (the sequences' frame rate)")
 
     # ------------------------------------------------------------------ files
     def __getstate__(self) -> dict:
@@ -489,12 +345,7 @@ class StoreDataset(Dataset):
         key = (f.filename, s.name)
         t = self._time_cache.get(key)
         if t is None:
-            if s.kind == "flow":
-                t = f["times"][()]
-            elif "timestamps" in f:
-                t = f["timestamps"][()]
-            else:
-                t = np.arange(f["keypoint" if s.kind == "pose" else s.cfg.key].shape[0]) / self._rate(f, s)
+            t = s.handler.times(f)
             self._time_cache[key] = t
             while len(self._time_cache) > _CACHED_TIMES:
                 self._time_cache.popitem(last=False)
@@ -609,15 +460,7 @@ class StoreDataset(Dataset):
             if len(t) > 1 and abs(t[lo - 1] - mid) <= abs(t[lo] - mid):
                 lo -= 1
             hi = lo + 1
-        n = hi - lo
-        cfg = s.cfg
-        if s.kind in ("rgb", "flow"):
-            length = cfg.clip_length if s.kind == "rgb" else cfg.flow_length
-            return lo + A.segment_starts(n, cfg.segments, length, rng)  # (K, length)
-        if s.kind == "pose":
-            return lo + A.uniform_positions(n, cfg.frames, rng)
-        a, b = A.contiguous_slice(n, cfg.frames, rng)
-        return np.arange(lo + a, lo + b)
+        return lo + s.handler.positions(hi - lo, rng)  # (T,) or (K, length) for segments
 
     def _load(self, vid: str, s: _Stream, start: float, stop: float, rng: Optional[np.random.Generator],
               shared: Optional[dict] = None) -> Optional[tuple[np.ndarray, Optional[tuple], np.ndarray]]:
@@ -625,144 +468,34 @@ class StoreDataset(Dataset):
         ``(scale, offset)`` to normalised float32, and the times (s) of its steps (rgb/flow: each
         segment's mean); None (logged) if unreadable or not finite.
 
-        ``shared`` (one dict per sample) keeps what a pose stream read, augmented and normalised,
-        for the streams of the same entry and settings (:attr:`_Stream.shared`): they draw the
-        same generator, so reading once gives what each would have read.
+        ``shared`` (one dict per sample) keeps what a stream read (decoded, augmented) for the
+        streams of the same entry with the same :meth:`Kind.share_key` (``joint``, ``bone``,
+        ``motion`` of one pose entry): they draw the same generator, so reading once gives what
+        each would have read.
         """
         try:
             f = self._open(vid, s.source)
-            key = (s.kind, *s.shared) if shared is not None and s.kind == "pose" else None
+            share = s.handler.share_key() if shared is not None else None
+            key = (s.source, *share) if share is not None else None
             if key is not None and key in shared:
-                x, times = shared[key]
+                data, times = shared[key]
             else:
                 t = self._times(f, s)
                 pos = self._positions(t, s, start, stop, rng)
-                x = getattr(self, f"_load_{s.kind}")(f, s, pos, rng if s.cfg.augment else None)
+                data = s.handler.read(f, pos, rng if s.cfg.augment else None)
                 times = t[pos] if pos.ndim == 1 else t[pos].mean(axis=1)  # (T,) or (K,) segment centres
                 if key is not None:
-                    shared[key] = x, times
+                    shared[key] = data, times
         except (OSError, KeyError) as e:
             raise_if_damaged(self.root, vid, s.source, e)
             log.warning("%s: cannot read %s of %r (%s): treated as missing", self.root, s.source, vid, e)
             return None
-        aff = None
-        if s.kind in ("rgb", "flow"):
-            x, aff = x
-        if s.kind == "pose":  # (joints, layout) -> the stream
-            x, layout = x
-            if np.all(np.isfinite(x)) and s.cfg.stream != "joint":
-                if layout is None:
-                    raise ValueError(f"{s.source} entry of {vid!r} has no 'layout' attribute, which stream "
-                                     f"{s.cfg.stream!r} needs")
-                from multimodal_har.skeleton.layouts import get_layout
-
-                x = get_layout(layout).stream(x, s.cfg.stream).astype(np.float32)
+        x, aff = s.handler.output(data, video=vid)
         if x.dtype != np.uint8 and not np.all(np.isfinite(x)):
             log.warning("%s: NaN/inf in %s of %r (stream %r, window %.3f-%.3f s): treated as missing",
                         self.root, s.source, vid, s.name, start, stop)
             return None
         return x, aff, times
-
-    def _spatial(self, frames: np.ndarray, s: _Stream, rng: Optional[np.random.Generator], *,
-                 bound: Optional[float] = None) -> tuple[np.ndarray, Optional[tuple[np.ndarray, np.ndarray]]]:
-        """Crop / resize / mirror ``(N, C, H, W)`` frames; RGB uint8, or flow as TSN-quantised
-        uint8 of ``bound`` (float pixels if stored as float). uint8 stays uint8, resized as uint8
-        (as TSN and MMAction resize their frame and flow images), and comes with the per-channel
-        ``(scale, offset)`` that maps it to normalised float32: rgb ``(q / 255 - mean) / std``;
-        flow ``(g * (q * 2 * bound / 255 - bound) - mean) / std`` with ``g`` the resize factor of
-        the component, negated for x when mirrored (the flow of the mirrored frames)."""
-        cfg = s.cfg
-        flow = bound is not None or s.kind == "flow"
-        region, size = A.crop_region(frames.shape[2], frames.shape[3], crop=cfg.crop, resize=cfg.resize,
-                                     multi_scale=cfg.multi_scale, rng=rng)
-        flip = bool(rng is not None and cfg.flip and rng.random() < 0.5)
-        channels = 2 if flow else 3
-        mean = np.broadcast_to(np.asarray(cfg.mean if cfg.mean is not None else (0.0 if flow else IMAGENET_MEAN),
-                                          np.float32), (channels,))
-        std = np.broadcast_to(np.asarray(cfg.std if cfg.std is not None else (FLOW_STD if flow else IMAGENET_STD),
-                                         np.float32), (channels,))
-        if frames.dtype != np.uint8:  # float flow (a float16 store): vectors scaled in float
-            x = A.crop_resize(frames, region, size, flip=flip, flow=flow)
-            return ((x - mean.reshape(-1, 1, 1)) / std.reshape(-1, 1, 1)).astype(np.float32), None
-        x = A.crop_resize(frames, region, size, flip=flip)  # uint8, pixels moved only
-        if not flow:
-            return x, (1.0 / (255.0 * std), -mean / std)
-        gain = np.array([size[1] / region[3] * (-1.0 if flip else 1.0), size[0] / region[2]], np.float32)
-        return x, (gain * (2.0 * bound / 255.0) / std, (-gain * bound - mean) / std)
-
-    def _load_rgb(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> tuple[np.ndarray, Optional[tuple]]:
-        from multimodal_har.extractors.rgb import read_rgb
-
-        K, T = pos.shape
-        uniq, inv = np.unique(pos.reshape(-1), return_inverse=True)  # decode each frame once
-        frames = read_rgb(f, uniq)[inv].transpose(0, 3, 1, 2)  # (K*T, H, W, 3) -> (K*T, 3, H, W)
-        x, aff = self._spatial(frames, s, rng)
-        x = x.reshape(K, T, *x.shape[1:])  # (K, T, 3, H, W)
-        return (x[:, 0] if s.cfg.layout == "2d" else x.transpose(0, 2, 1, 3, 4)), aff  # (K, 3, [T,] H, W)
-
-    def _load_flow(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> tuple[np.ndarray, Optional[tuple]]:
-        from multimodal_har.flow.codec import read_flow
-
-        K, L = pos.shape
-        uniq, inv = np.unique(pos.reshape(-1), return_inverse=True)
-        q = read_flow(f, uniq, quantized=True)[inv]  # (K*L, 2, H, W) uint8 (float if stored so)
-        x, aff = self._spatial(q, s, rng, bound=float(f.attrs["bound"]))
-        x = x.reshape(K, L, 2, *x.shape[2:])  # (K, L, 2, H, W)
-        if s.cfg.layout == "2d":  # (K, 2L, H, W): x0, y0, x1, y1, ...
-            return x.reshape(K, 2 * L, *x.shape[3:]), None if aff is None else tuple(np.tile(a, L) for a in aff)
-        return x.transpose(0, 2, 1, 3, 4), aff  # (K, 2, L, H, W)
-
-    def _load_pose(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> tuple[np.ndarray, Optional[str]]:
-        """``(T, M, V, C)`` joints, converted, normalised and augmented, and their layout."""
-        from multimodal_har.skeleton.layouts import convert
-        from multimodal_har.skeleton.normalize import normalize, present
-
-        cfg = s.cfg
-        lo, hi = int(pos.min()), int(pos.max()) + 1  # one contiguous read, then pick
-        x = f["keypoint"][lo:hi][pos - lo].astype(np.float32)  # (T, M, V, C)
-        score = (f["score"][lo:hi][pos - lo] if "score" in f else np.ones(x.shape[:3])).astype(np.float32)
-        if not np.all(np.isfinite(x)):
-            return x, None  # reported by _load
-        layout = attr_value(f.attrs["layout"]) if "layout" in f.attrs else None
-        if cfg.target_layout is not None and cfg.target_layout != layout:
-            if layout is None:
-                raise ValueError(f"{s.source} entry has no 'layout' attribute: cannot convert to {cfg.target_layout}")
-            x, score = convert(x, score, layout, cfg.target_layout)
-            layout = cfg.target_layout
-        if cfg.normalize is not None:
-            if layout is None:
-                raise ValueError(f"{s.source} entry has no 'layout' attribute, which normalize needs")
-            ncfg = s.normalize
-            rate = None
-            if ncfg.fps is not None:  # the rate of the frames as sampled
-                t = self._times(f, s)[pos]
-                rate = 1.0 / float(np.median(np.diff(t))) if len(t) > 1 else ncfg.fps
-            x, score = normalize(x, score, layout, ncfg, src_fps=rate)
-        if cfg.max_people is not None and x.shape[1] != cfg.max_people:
-            m = cfg.max_people
-            pad = max(0, m - x.shape[1])
-            x = np.pad(x[:, :m], ((0, 0), (0, pad), (0, 0), (0, 0)))
-            score = np.pad(score[:, :m], ((0, 0), (0, pad), (0, 0)))
-        if rng is not None:
-            x = A.augment_pose(x, present(x, score), rng, rotate_deg=cfg.rotate_deg, scale=cfg.scale,
-                               jitter=cfg.jitter, tilt_deg=cfg.tilt_deg, shear=cfg.shear,
-                               mask_joints=cfg.mask_joints)
-        return x, layout  # _load takes the stream
-
-    def _load_audio(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> np.ndarray:
-        x = f["logmel"][int(pos[0]):int(pos[-1]) + 1].astype(np.float32)  # (T, n_mels)
-        if rng is not None and np.all(np.isfinite(x)):
-            c = s.cfg
-            x = A.spec_augment(x, rng, time_masks=c.time_masks, time_width=c.time_mask_width,
-                               freq_masks=c.freq_masks, freq_width=c.freq_mask_width)
-        return x
-
-    def _load_signal(self, f: Any, s: _Stream, pos: np.ndarray, rng) -> np.ndarray:
-        x = f[s.cfg.key][int(pos[0]):int(pos[-1]) + 1].astype(np.float32)
-        x = x.reshape(len(x), -1)  # (T, C)
-        if rng is not None and np.all(np.isfinite(x)):
-            x = A.augment_signal(x, rng, scale=s.cfg.scale, jitter=s.cfg.jitter)
-        return x
 
     # ------------------------------------------------------------------ batching
     def collate(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -771,5 +504,5 @@ class StoreDataset(Dataset):
         return collate(samples, self.modalities, shapes=self._shapes)
 
 
-__all__ = ["DataConfig", "ModalityConfig", "StoreDataset", "collate", "finish_batch", "make_loader",
+__all__ = ["DataConfig", "FLOW_STD", "IMAGENET_MEAN", "IMAGENET_STD", "ModalityConfig", "StoreDataset", "collate", "finish_batch", "make_loader",
            "EpochSampler", "split_videos", "mask_name"]

@@ -18,10 +18,11 @@ by the same body points, which ``common_13`` keeps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
+
+from multimodal_har.config import config_dataclass
 
 from .layouts import Layout, get_layout
 
@@ -200,7 +201,7 @@ def resample(x: np.ndarray, score: np.ndarray, *, src_fps: float,
     return out.astype(x.dtype), out_score.astype(score.dtype)
 
 
-@dataclass(kw_only=True)
+@config_dataclass(kw_only=True)
 class NormalizeConfig:
     """What :func:`normalize` does.
 

@@ -65,14 +65,22 @@ def test_wrong_types_are_rejected_with_their_path(tmp_path):
     """Values YAML parsed into the wrong type stop at loading, naming the key (they used to give
     tracebacks mid-training)."""
     for path, value, message in [
-            ("train.epochs", 1.5, "train.epochs: expected an integer, got 1.5"),
-            ("data.modalities", ["rgb"], r"data.modalities: expected a mapping of names to ModalityConfig "
-                                         r"mappings, got \['rgb'\]"),
-            ("data.modalities.joint", "pose3d", "data.modalities.joint: expected a mapping of ModalityConfig "
-                                                "keys, got 'pose3d'"),
-            ("model.encoders.bone", "skeleton_gcn", "model.encoders.bone: expected a mapping of EncoderSpec keys"),
-            ("train.amp", "no", "train.amp: expected true or false, got 'no'"),
-            ("data.modalities.joint.crop", "4000px", "data.modalities.joint.crop: expected an integer or null")]:
+            ("train.epochs", 1.5, r"train.epochs: Input should be a valid integer.*\(got 1.5\)"),
+            ("data.modalities", ["rgb"], r"data.modalities: Input should be a valid dictionary"),
+            ("data.modalities.joint", "pose3d", "data.modalities.joint: expected a mapping of stream config keys, "
+                                                "got 'pose3d'"),
+            ("model.encoders.bone", "skeleton_gcn", "model.encoders.bone: Input should be a dictionary or an "
+                                                    "instance of EncoderSpec"),
+            ("train.amp", "no", r"train.amp: Input should be a valid boolean \(got 'no'\)"),
+            ("train.lr", "fast", r"train.lr: Input should be a valid number"),
+            ("data.modalities.joint.frames", "32f", "data.modalities.joint.frames: Input should be a valid integer"),
+            ("data.modalities.joint.stream", "bones", r"data.modalities.joint.stream: Input should be 'joint', 'bone', "
+                                                      r"'motion' or 'bone_motion' \(got 'bones'\)"),
+            ("data.modalities.joint.kind", "skeleton", "data.modalities.joint: unknown kind 'skeleton'; valid kinds: "
+                                                       "'rgb', 'flow', 'pose', 'audio', 'signal'"),
+            # a key of another kind: named, with the keys this kind has
+            ("data.modalities.joint.crop", 112, r"unknown key\(s\) \['crop'\] in data.modalities.joint for "
+                                                r"PoseStreamConfig; valid keys: \['augment', 'frames'")]:
         cfg = tiny_config("store", tmp_path)
         node, *keys = path.split(".")
         parent = cfg[node]
@@ -83,8 +91,20 @@ def test_wrong_types_are_rejected_with_their_path(tmp_path):
             experiment_from_dict(cfg)
     p = tmp_path / "c.yaml"
     p.write_text(yaml.safe_dump(tiny_config("store", tmp_path)))
-    with pytest.raises(ValueError, match=r"c.yaml: train.epochs: expected an integer, got 1.5"):
+    with pytest.raises(ValueError, match=r"c.yaml: train.epochs: Input should be a valid integer"):
         load_experiment(p, ["train.epochs=1.5"])
+
+
+def test_yaml_strings_become_numbers_and_bools_stay_strict(tmp_path):
+    """PyYAML reads ``1e-3`` (no dot) as a string: it is a float here; ``amp: "no"`` is refused
+    (pydantic alone would take it as False, and the old loader as true)."""
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(tiny_config("store", tmp_path)).replace("lr: 0.01", "lr: 1e-3"))
+    assert yaml.safe_load(p.read_text())["train"]["lr"] == "1e-3"
+    exp = load_experiment(p)
+    assert exp.train.lr == 0.001 and isinstance(exp.train.lr, float)
+    with pytest.raises(ValueError, match="train.amp: Input should be a valid boolean"):
+        load_experiment(p, ["train.amp='no'"])
 
 
 def test_overrides_and_value_checks(tmp_path):
@@ -114,9 +134,48 @@ def test_resolved_config_round_trips(tmp_path):
 def test_build_model_errors_name_the_component(tmp_path):
     cfg = experiment_from_dict(tiny_config("store", tmp_path))
     cfg.model.encoders["bone"].kwargs["chanels"] = [[8, 1]]
-    with pytest.raises(ValueError, match="model.encoders.bone \\(skeleton_gcn\\): .*chanels"):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['chanels'\] in model.encoders.bone.kwargs for "
+                                         r"skeleton_gcn \(STGCN\); valid keys: \['channels', 'dropout'"):
+        build_model(cfg.model, 4)
+    cfg = experiment_from_dict(tiny_config("store", tmp_path))
+    cfg.model.encoders["bone"].kwargs.update(dropout="high", edge_importance="no")
+    with pytest.raises(ValueError) as e:
+        build_model(cfg.model, 4)
+    assert [p.split(":")[0] for p in e.value.problems] == ["model.encoders.bone.kwargs.dropout",
+                                                           "model.encoders.bone.kwargs.edge_importance"]
+    cfg = experiment_from_dict(tiny_config("store", tmp_path))
+    cfg.model.encoders["bone"].kwargs.update(dropout="0.25", channels=[[8, 1]])  # converted, as YAML gives them
+    assert build_model(cfg.model, 4).encoders["bone"] is not None
+    cfg.model.fusion.kwargs = {"mode": "poe", "dims": {"a": 1}}
+    with pytest.raises(ValueError, match=r"model.fusion.kwargs: \['dims'\] of late \(LateFusion\) are set by the "
+                                         r"model"):
+        build_model(cfg.model, 4)
+    cfg.model.fusion.kwargs = {"mode": "sum"}
+    with pytest.raises(ValueError, match=r"model.fusion.kwargs.mode|unknown late fusion mode"):
         build_model(cfg.model, 4)
     cfg = experiment_from_dict(tiny_config("store", tmp_path))
     cfg.model.fusion.name = "nope"
     with pytest.raises(ValueError, match="unknown fusion method 'nope'; valid choices"):
         build_model(cfg.model, 4)
+
+
+def test_a_run_config_written_before_kind_configs_still_loads(tmp_path):
+    """Runs saved every stream with every kind's keys (at their defaults): they still evaluate."""
+    import dataclasses
+
+    from multimodal_har.data.kinds import inferred_config
+    from multimodal_har.experiment import load_run_config
+
+    cfg = tiny_config("store", tmp_path)
+    old_stream = dataclasses.asdict(inferred_config()())  # every key of every kind, at its default
+    for m, stream in cfg["data"]["modalities"].items():
+        cfg["data"]["modalities"][m] = {**old_stream, **stream}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['clip_length', 'crop'"):
+        load_experiment(tmp_path / "config.yaml")  # a user's config: keys of other kinds are errors
+    exp = load_run_config(tmp_path)
+    assert exp.data.modalities["joint"] == experiment_from_dict(tiny_config("store", tmp_path)).data.modalities["joint"]
+    cfg["data"]["modalities"]["joint"]["crop"] = 112  # set, not a default: still named
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['crop'\] in data.modalities.joint"):
+        load_run_config(tmp_path)

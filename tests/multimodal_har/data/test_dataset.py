@@ -14,6 +14,7 @@ from multimodal_har.extractors import build_extractor
 from multimodal_har.extractors.runner import run_extraction
 from multimodal_har.data.augment import crop_resize
 from multimodal_har.data.dataset import DataConfig, EpochSampler, StoreDataset, collate, make_loader
+from multimodal_har.data.kinds import PoseKind
 from multimodal_har.data.store import FeatureStore
 from multimodal_har.flow.codec import read_flow
 from multimodal_har.skeleton import get_layout, read_msr_action3d
@@ -180,7 +181,7 @@ def test_quantised_flow_crop_mirror_and_resize_keep_the_vectors(video_store):
 
     for crop, resize, flip in ((40, None, False), (40, None, True), (24, 32, True)):
         s.cfg.crop, s.cfg.resize = crop, resize
-        x, aff = ds._spatial(q, s, Flip(flip), bound=bound)
+        x, aff = s.handler.spatial(q, Flip(flip), bound=bound)
         got = apply_affine(x, *aff) * 20.0  # back to pixels (mean 0, std 20)
         r = resize / min(H, W) if resize else 1.0
         side = round(crop / r)
@@ -280,8 +281,8 @@ def test_streams_of_one_entry_read_it_once(skeleton_store, monkeypatch):
     ds = StoreDataset(DataConfig(store=str(skeleton_store), val_fraction=0, window=2.0, modalities=mods),
                       "train", train=True, seed=3)
     reads = []
-    real = StoreDataset._load_pose
-    monkeypatch.setattr(StoreDataset, "_load_pose", lambda self, *a: reads.append(a[1].name) or real(self, *a))
+    real = PoseKind.read
+    monkeypatch.setattr(PoseKind, "read", lambda self, *a: reads.append(self.stream) or real(self, *a))
     sample = ds[(0, 1)]["inputs"]
     assert reads == ["joint", "plain"]
     assert set(sample) == {"joint", "bone", "motion", "plain"}
