@@ -215,12 +215,55 @@ def _changed() -> None:
 
 
 def get_kind(name: str) -> type[Kind]:
-    """The :class:`Kind` registered as ``name``; an unknown name lists the valid ones."""
+    """The :class:`Kind` registered as ``name``; an unknown name lists the valid ones (and the
+    kind plugins that failed to import)."""
     try:
         return _KINDS[name]
     except (KeyError, TypeError):
+        failed = "".join(f"; {msg}" for msg in _PLUGIN_ERRORS.values())
         raise ValueError(f"unknown stream kind {name!r}; valid kinds: {', '.join(_KINDS) or '(none registered)'}"
-                         ) from None
+                         f"{failed}") from None
+
+
+# ---------------------------------------------------------------------- installed plugins
+PLUGIN_GROUP = "multimodal_har.kinds"  # the entry-point group of installed kind modules
+_PLUGINS_LOADED: set[str] = set()
+_PLUGIN_ERRORS: dict[str, str] = {}
+
+
+def load_plugins(group: str = PLUGIN_GROUP) -> list[str]:
+    """Import the kind modules installed packages declare under the entry-point ``group``
+    (``[project.entry-points."multimodal_har.kinds"] events = "my_project.event_kind"``), each
+    once; importing a module registers its kinds, so ``mhar train`` and the ablation read
+    configs with them and no script has to import them first. Called when this package is
+    imported; call it again after installing a plugin into a running interpreter.
+
+    A plugin that fails to import is reported in a warning (and in :func:`get_kind`'s error for
+    an unknown kind), not raised: one broken package must not stop every command.
+
+    Returns:
+        the names of the entry points imported by this call.
+    """
+    import warnings
+    from importlib.metadata import entry_points
+
+    loaded = []
+    for ep in entry_points(group=group):
+        if ep.value in _PLUGINS_LOADED:
+            continue
+        dist = ep.dist.name if getattr(ep, "dist", None) is not None else "an installed package"
+        try:
+            ep.load()
+        except Exception as e:  # noqa: BLE001 - any failure of a third-party module is reported, not fatal
+            msg = (f"the stream-kind plugin {ep.name!r} ({ep.value}, from {dist}) failed to import: "
+                   f"{type(e).__name__}: {e} (fix or uninstall {dist})")
+            _PLUGIN_ERRORS[ep.value] = msg
+            warnings.warn(msg, RuntimeWarning, stacklevel=2)
+            continue
+        _PLUGINS_LOADED.add(ep.value)
+        _PLUGIN_ERRORS.pop(ep.value, None)
+        loaded.append(ep.name)
+    return loaded
 
 
 def kind_names() -> list[str]:
@@ -372,6 +415,6 @@ def _default(cls: type, name: str) -> Any:
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
-__all__ = ["AUTO", "Kind", "StreamConfig", "StreamConfigField", "config_class", "get_kind", "infer_kind",
-           "inferred_config", "kind_names", "register_kind", "resolve_config", "stream_config", "stream_kind",
+__all__ = ["AUTO", "PLUGIN_GROUP", "Kind", "StreamConfig", "StreamConfigField", "config_class", "get_kind",
+           "infer_kind", "inferred_config", "kind_names", "load_plugins", "register_kind", "resolve_config", "stream_config", "stream_kind",
            "unregister_kind", "upgrade_stream"]
