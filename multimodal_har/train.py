@@ -120,11 +120,18 @@ def pretrain_loss(out: tuple[dict[str, Tensor], Tensor], labels: Tensor, modalit
 
 # -- logging ---------------------------------------------------------------------------------------------
 class RunLog:
-    """``train.log`` + stdout (rank 0 only; nothing on the other ranks), ``metrics.jsonl``, TensorBoard."""
+    """``train.log`` + stdout (rank 0 only; nothing on the other ranks), ``metrics.jsonl``, TensorBoard.
+
+    TensorBoard: the epoch records in ``RUN/tensorboard`` (step = epoch), the step losses in
+    ``RUN/tensorboard/steps`` (step = optimiser step). After a resume each writer opens with
+    ``purge_step`` at its first step to come, so TensorBoard hides what a killed run logged past
+    the checkpoint (the partial epoch's step losses) instead of drawing those steps twice."""
 
     def __init__(self, run_dir: Path, *, enabled: bool, quiet: bool) -> None:
         self.enabled, self.quiet, self.run_dir = enabled, quiet, run_dir
-        self.tb = None
+        self._writer_class = None
+        self._writers: dict[str, Any] = {}
+        self._purge: dict[str, int] = {}  # writer -> its first step after a resume
         if not enabled:
             return
         try:
@@ -133,7 +140,16 @@ class RunLog:
             self.info("tensorboard is not installed: TensorBoard logs skipped (metrics.jsonl has every "
                       "epoch; pip install tensorboard to get them)")
         else:
-            self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+            self._writer_class = SummaryWriter
+
+    def _tb(self, name: str):
+        """The writer of ``RUN/tensorboard/<name>`` ("" the epochs, "steps"), opened on first use."""
+        if self._writer_class is None:
+            return None
+        if name not in self._writers:
+            self._writers[name] = self._writer_class(str(self.run_dir / "tensorboard" / name),
+                                                     purge_step=self._purge.get(name))
+        return self._writers[name]
 
     def info(self, msg: str) -> None:
         if not self.enabled:
@@ -149,18 +165,22 @@ class RunLog:
             return
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
-        if self.tb is not None:
+        tb = self._tb("")
+        if tb is not None:
             for k, v in record.items():
                 if isinstance(v, (int, float)) and k != "epoch":
-                    self.tb.add_scalar(k, v, record["epoch"])
-            self.tb.flush()
+                    tb.add_scalar(k, v, record["epoch"])
+            tb.flush()
 
     def scalar(self, name: str, value: float, step: int) -> None:
-        if self.tb is not None:
-            self.tb.add_scalar(name, value, step)
+        tb = self._tb("steps")
+        if tb is not None:
+            tb.add_scalar(name, value, step)
 
-    def truncate_metrics(self, epochs_done: int) -> None:
-        """Drop the lines of epochs after the checkpoint we resume from."""
+    def truncate_metrics(self, epochs_done: int, steps_done: int) -> None:
+        """Drop the lines of epochs after the checkpoint we resume from (and hide their
+        TensorBoard events: the writers open with ``purge_step``)."""
+        self._purge = {"": epochs_done + 1, "steps": steps_done + 1}
         path = self.run_dir / "metrics.jsonl"
         if not self.enabled or not path.is_file():
             return
@@ -168,8 +188,8 @@ class RunLog:
         path.write_text("".join(line + "\n" for line in keep))
 
     def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
+        for writer in self._writers.values():
+            writer.close()
 
 
 # -- the loop --------------------------------------------------------------------------------------------
@@ -280,7 +300,7 @@ class Trainer:
         lines = [f"removed {p.name}, left by a killed run" for p in sweep_stale(self.run_dir)]
         if fresh:
             old = [self.run_dir / n for n in ("metrics.jsonl", "best.pt")] + sorted(
-                (self.run_dir / "tensorboard").glob("events.out.tfevents.*"))
+                (self.run_dir / "tensorboard").rglob("events.out.tfevents.*"))
             for path in (p for p in old if p.exists()):
                 path.unlink()
                 lines.append(f"removed {path.relative_to(self.run_dir)} of a run killed before its first last.pt: "
@@ -368,7 +388,7 @@ class Trainer:
             self.log.info(f"the checkpoint was written by {len(rngs)} processes, this run has {self.dist.world}: "
                           f"random states re-seeded (the continuation is not bit-exact)")
             seed_everything(self.config.seed + 7919 * (epoch + 1) + self.dist.rank)
-        self.log.truncate_metrics(epoch)
+        self.log.truncate_metrics(epoch, epoch * len(self.loader))
         self.log.info(f"resumed from {self.run_dir / 'last.pt'} after epoch {epoch}")
         return epoch
 

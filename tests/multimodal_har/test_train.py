@@ -52,6 +52,31 @@ def test_resume_gives_the_same_weights_and_metrics(store, tmp_path):
         train(experiment_from_dict(tiny_config(store, tmp_path / "full")), quiet=True)
 
 
+def test_resume_hides_the_killed_runs_tensorboard_events_past_the_checkpoint(store, tmp_path):
+    """A run resumed from an older ``last.pt`` (as after a kill between logging an epoch and
+    saving it, or in the middle of an epoch) trains those epochs again: TensorBoard shows each
+    epoch and each step once (the writers open with ``purge_step``), as metrics.jsonl does."""
+    import shutil
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    cfg = tiny_config(store, run)
+    train(experiment_from_dict(cfg), quiet=True, stop_after=1)
+    shutil.copy(run / "last.pt", tmp_path / "epoch1.pt")
+    train(experiment_from_dict(cfg), resume=True, quiet=True, stop_after=2)
+    shutil.copy(tmp_path / "epoch1.pt", run / "last.pt")  # back to epoch 1: epoch 2 is trained again
+    train(experiment_from_dict(cfg), resume=True, quiet=True)
+
+    def steps(folder, tag):
+        return [e.step for e in EventAccumulator(str(folder)).Reload().Scalars(tag)]
+
+    assert steps(run / "tensorboard", "train_loss") == [1, 2, 3]
+    losses = steps(run / "tensorboard" / "steps", "train/loss_step")  # log_every 1: every step once
+    assert losses == list(range(1, len(losses) + 1)) and len(losses) % 3 == 0
+    assert [r["epoch"] for r in metrics(run)] == [1, 2, 3]
+
+
 def test_two_stage_training_with_frozen_encoders(store, tmp_path):
     cfg = tiny_config(store, tmp_path / "run", epochs=1, pretrain_epochs=1, freeze_encoders=True)
     train(experiment_from_dict(cfg), quiet=True, stop_after=1)  # stage 1 only
