@@ -149,7 +149,6 @@ class LateFusion(Fusion):
     def _product(self, lp: Tensor, present: Tensor, modality_logits: dict) -> FusionOutput:
         """Product of experts: ``lp (B, M, C)`` log-probabilities -> ``log_softmax(sum_m w_m
         lp_m)`` over the present modalities; uniform for a sample with none."""
-        C = lp.shape[-1]
         w = self.fixed_weights.to(lp.device, torch.float32).expand(present.shape) * present.float()  # (B, M)
         # where, not a product: a missing modality's log-probabilities are never read
         s = torch.where(present[..., None], w[..., None] * lp, 0.0).sum(dim=1)  # (B, C)
