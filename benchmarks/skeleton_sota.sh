@@ -15,11 +15,20 @@
 #    UTD-MHAD leave-one-subject-out (1,3,5,7) (smallest first); CTR-GCN first, then ST-GCN; 4 streams, 3 seeds.
 #    A deadline stops the pool and keeps every model that finished (OUT_DIR/*/models); running
 #    the script again with the same OUT_DIR trains only the missing ones.
+# SOTA_RESUME_FROM="DIR ..." (results folders of earlier calls, e.g. benchmarks/results/skeleton_sota_*):
+#    their chosen.txt, finished experiments' JSONs and models/ are copied into OUT_DIR first, so a
+#    fresh machine continues where they stopped (the 3-fold *-partial.json summaries are not copied).
 set -uo pipefail
 out=$1 val_deadline=${2:-200} final_deadline=${3:-380}
 shift $(( $# >= 3 ? 3 : $# )); [ "${1:-}" = "--" ] && shift
 here=$(cd "$(dirname "$0")" && pwd)
-mkdir -p "$out/val" "$out/final"
+mkdir -p "$out/val" "$out/final/models"
+for d in ${SOTA_RESUME_FROM:-}; do
+  [ -d "$d" ] || { echo "SOTA_RESUME_FROM: no folder $d" >&2; exit 2; }
+  [ -f "$out/chosen.txt" ] || [ ! -f "$d/chosen.txt" ] || cp "$d/chosen.txt" "$out/"
+  for j in "$d"/*.json; do case $j in *-partial.json) ;; *) [ -f "$j" ] && cp -n "$j" "$out/final/" ;; esac; done
+  [ -d "$d/models" ] && cp -rn "$d/models/." "$out/final/models/"
+done
 run() { python "$here/skeleton_accuracy.py" --jobs 16 --threads 1 "$@"; }
 if [ ! -f "$out/chosen.txt" ] && [ "$val_deadline" = 0 ]; then  # no choice step: the base recipe
   printf "ctr_gcn base (not chosen: no validation run)\nskeleton_gcn base (not chosen: no validation run)\n" \
