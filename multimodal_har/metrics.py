@@ -9,7 +9,8 @@ ablation (:mod:`multimodal_har.ablation`) all read it from :func:`correctness`. 
 confusion matrix spreads a tied sample the same way (its row still sums to the class's
 support), so its diagonal over the row sums is the per-class top-1.
 
-Top-5 (top-``min(5, C)``) ranks by score with a stable sort (ties broken by class index).
+Top-5 (top-``min(5, C)``) is tie-aware the same way (:func:`topk_correctness`): classes tied
+with the label at the edge of the top ``k`` share the places left.
 """
 
 from __future__ import annotations
@@ -33,6 +34,20 @@ def correctness(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     every label must be a class index (filter unlabelled ``-1`` samples first)."""
     labels = np.asarray(labels, dtype=np.int64)
     return top1_weights(logits)[np.arange(len(labels)), labels]
+
+
+def topk_correctness(logits: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """``(N, C)``, ``(N,)`` -> ``(N,)`` tie-aware top-``k`` correctness in [0, 1]: with ``g``
+    classes scoring above the label and ``e`` scoring the same (the label included), the
+    probability that random tie-breaking ranks the label among the first ``k``:
+    ``clip((k - g) / e, 0, 1)``. ``k = 1`` is :func:`correctness`; a row with a NaN is wrong."""
+    logits = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    s = logits[np.arange(len(labels)), labels][:, None]  # (N, 1) the label's score
+    above = (logits > s).sum(axis=1)
+    tied = (logits == s).sum(axis=1)  # >= 1 unless the label's score is NaN
+    out = np.clip((k - above) / np.maximum(tied, 1), 0.0, 1.0)
+    return np.where(np.isnan(logits).any(axis=1), 0.0, out)
 
 
 def true_log_prob(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -63,12 +78,10 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray, num_classes: 
         return {"top1": float("nan"), "top5": float("nan"), "mean_class_accuracy": float("nan"),
                 "loss": float("nan"), "count": 0, "confusion": np.zeros((num_classes, num_classes))}
     confusion = confusion_matrix(logits, labels, num_classes)
-    k = min(5, num_classes)
-    topk = np.argsort(-logits, axis=1, kind="stable")[:, :k]
     support = np.bincount(labels, minlength=num_classes)
     seen = support > 0
     return {"top1": float(correctness(logits, labels).mean()),
-            "top5": float((topk == labels[:, None]).any(axis=1).mean()),
+            "top5": float(topk_correctness(logits, labels, min(5, num_classes)).mean()),
             "mean_class_accuracy": float((np.diag(confusion)[seen] / support[seen]).mean()),
             "loss": float(-true_log_prob(logits, labels).mean()), "count": int(n), "confusion": confusion}
 
@@ -93,4 +106,5 @@ def per_class_report(confusion: np.ndarray, classes: list[str]) -> list[dict[str
 
 
 __all__ = ["classification_metrics", "confusion_matrix", "correctness", "per_class_report", "top1_weights",
+           "topk_correctness",
            "true_log_prob"]

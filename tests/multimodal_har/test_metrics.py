@@ -5,7 +5,7 @@ import pytest
 
 from multimodal_har import ablation, metrics
 from multimodal_har.metrics import (classification_metrics, confusion_matrix, correctness, per_class_report,
-                                    top1_weights)
+                                    top1_weights, topk_correctness)
 
 
 def test_ties_count_a_fraction():
@@ -23,6 +23,26 @@ def test_ties_count_a_fraction():
     np.testing.assert_allclose(conf, m["confusion"])
     np.testing.assert_allclose(conf.sum(axis=1), np.bincount(labels, minlength=3))  # rows keep their support
     assert m["mean_class_accuracy"] == pytest.approx(np.mean([0.5, 1.0 / 2, 1 / 3]))  # diag / support
+
+
+def test_top_k_is_tie_aware_too():
+    logits = np.array([[5.0, 4.0, 3.0, 3.0, 3.0, 0.0],   # label 3: 2 above, 3 tied for places 3-5 of k=3: 1/3
+                       [5.0, 4.0, 3.0, 3.0, 3.0, 0.0],   # the same with k=4: 2/3
+                       [1.0, 1.0, 1.0, 1.0, 1.0, 1.0],   # uniform, k=3: 3/6
+                       [9.0, 8.0, 7.0, 6.0, 5.0, 4.0],   # label 5 ranked 6th: 0 for k < 6
+                       [np.nan, 1.0, 2.0, 3.0, 4.0, 5.0]])
+    labels = np.array([3, 3, 2, 5, 5])
+    np.testing.assert_allclose(topk_correctness(logits[[0, 2, 3, 4]], labels[[0, 2, 3, 4]], 3), [1 / 3, 0.5, 0, 0])
+    np.testing.assert_allclose(topk_correctness(logits[:2], labels[:2], 4), [2 / 3, 2 / 3])
+    np.testing.assert_allclose(topk_correctness(logits, labels, 6)[:4], 1.0)
+    rng = np.random.default_rng(0)  # k = 1 is the tie-aware top-1
+    x, y = rng.integers(0, 3, (200, 4)).astype(float), rng.integers(0, 4, 200)
+    np.testing.assert_allclose(topk_correctness(x, y, 1), correctness(x, y))
+    # without ties it is the usual top-k
+    z = rng.normal(size=(200, 8))
+    top5 = (np.argsort(-z, axis=1)[:, :5] == y[:, None]).any(axis=1)
+    np.testing.assert_array_equal(topk_correctness(z, y, 5), top5)
+    assert classification_metrics(z, y, 8)["top5"] == pytest.approx(top5.mean())
 
 
 def test_uniform_logits_score_chance():
