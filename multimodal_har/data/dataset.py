@@ -67,7 +67,16 @@ from .store import FeatureStore, open_entry, raise_if_damaged
 
 log = logging.getLogger(__name__)
 
-ModalityConfig = StreamConfig  # the former all-kinds stream config: each kind now has its own
+
+
+def ModalityConfig(**kwargs: Any) -> StreamConfig:  # noqa: N802 - the name of the former class
+    """The former all-kinds stream config, kept for code that builds one by hand: the typed
+    config of ``kind`` (``PoseStreamConfig`` for ``kind="pose"``...), or one that takes its kind
+    from the store entry when ``kind`` is not given. New code: the kinds' own config classes
+    (:mod:`multimodal_har.data.kinds`)."""
+    return stream_config(kwargs, where="ModalityConfig")
+
+
 _OPEN_FILES = 64  # HDF5 files each worker keeps open
 _CACHED_TIMES = 4096  # entries whose frame times each worker keeps
 

@@ -412,3 +412,17 @@ def test_id_splits_assign_videos_by_pattern(skeleton_store):
                    time_splits={"train": [0, 1]})
     with pytest.raises(ValueError, match="id_splits must map split names to non-empty lists"):
         DataConfig(store=str(skeleton_store), modalities=mods, id_splits={"train": "*_s01_*"})
+
+
+def test_modality_config_builds_the_kinds_typed_config():
+    """The former all-kinds class name still builds a stream config (now the kind's own)."""
+    from multimodal_har.config import ConfigError
+    from multimodal_har.data.dataset import ModalityConfig
+    from multimodal_har.data.kinds import PoseStreamConfig, resolve_config
+
+    pose = ModalityConfig(kind="pose", frames=32, stream="bone")
+    assert isinstance(pose, PoseStreamConfig) and (pose.frames, pose.stream) == (32, "bone")
+    inferred = ModalityConfig(frames=16)  # kind from the store entry
+    assert inferred.kind is None and resolve_config(inferred, "pose").frames == 16
+    with pytest.raises(ConfigError, match=r"ModalityConfig\.frames: .*valid integer"):
+        ModalityConfig(kind="pose", frames="many")
