@@ -32,10 +32,9 @@ class FlowKind(FramesKind):
     frames_key = "pairs"
     corruption = "frozen_frames"
     channels = 2
+    length_field = "flow_length"
+    default_stats = (0.0, FLOW_STD)
     config: FlowStreamConfig
-
-    def length(self) -> int:
-        return self.config.flow_length
 
     def check_times(self, entry: Any, video: str) -> None:
         if "times" not in entry:
@@ -44,10 +43,6 @@ class FlowKind(FramesKind):
 
     def times(self, entry: Any) -> np.ndarray:
         return entry["times"][()]
-
-    def stats(self) -> tuple[Any, Any]:
-        c = self.config
-        return (c.mean if c.mean is not None else 0.0), (c.std if c.std is not None else FLOW_STD)
 
     def read(self, entry: Any, pos: np.ndarray, rng: Optional[np.random.Generator]) -> tuple[np.ndarray, Any]:
         from multimodal_har.flow.codec import read_flow

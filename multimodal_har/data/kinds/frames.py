@@ -3,7 +3,7 @@ leave the dataset with a per-channel ``(scale, offset)`` to normalised float32."
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional
 
 import numpy as np
 
@@ -53,14 +53,19 @@ class FramesConfig(StreamConfig):
 
 
 class FramesKind(Kind):
-    """TSN sampling of ``K`` segments of :meth:`length` consecutive frames, and the crop check."""
+    """TSN sampling of ``K`` segments of :meth:`length` consecutive frames, and the crop check.
+
+    Subclasses set :attr:`length_field` (the config field holding the frames per segment) and
+    :attr:`default_stats` (the normalisation when the config sets none)."""
 
     config: FramesConfig
-    channels: int = 3
+    channels: ClassVar[int] = 3
+    length_field: ClassVar[str] = ""
+    default_stats: ClassVar[tuple[Any, Any]] = (0.0, 1.0)
 
     def length(self) -> int:
         """Consecutive frames per segment."""
-        raise NotImplementedError
+        return getattr(self.config, self.length_field)
 
     def check(self, entry: Any, video: str) -> None:
         """A crop larger than the frames would upsample every one of them (``crop: 4000`` on
@@ -106,8 +111,9 @@ class FramesKind(Kind):
         return x, (gain * (2.0 * bound / 255.0) / std, (-gain * bound - mean) / std)
 
     def stats(self) -> tuple[Any, Any]:
-        """The normalisation ``(mean, std)``: the config's, else the kind's default."""
-        raise NotImplementedError
+        """The normalisation ``(mean, std)``: the config's, else the kind's :attr:`default_stats`."""
+        c, (mean, std) = self.config, self.default_stats
+        return (c.mean if c.mean is not None else mean), (c.std if c.std is not None else std)
 
 
 __all__ = ["FLOW_STD", "FramesConfig", "FramesKind", "IMAGENET_MEAN", "IMAGENET_STD", "LAYOUTS_2D3D"]

@@ -33,14 +33,9 @@ class RgbKind(FramesKind):
     datasets = ("frames",)
     frames_key = "frames"
     corruption = "frozen_frames"
+    length_field = "clip_length"
+    default_stats = (IMAGENET_MEAN, IMAGENET_STD)
     config: RgbStreamConfig
-
-    def length(self) -> int:
-        return self.config.clip_length
-
-    def stats(self) -> tuple[Any, Any]:
-        c = self.config
-        return (c.mean if c.mean is not None else IMAGENET_MEAN), (c.std if c.std is not None else IMAGENET_STD)
 
     def frame_stats(self) -> tuple[Any, Any]:
         return self.stats()
