@@ -286,18 +286,10 @@ def _cmd_config_schema(args) -> int:
 
 
 def _cmd_config_check(args) -> int:
-    from .experiment import load_experiment
+    from .experiment import load_experiment, model_kwargs
 
     config = load_experiment(args.config, list(args.set or []))
-    from .config import check_kwargs
-    from .encoders import ENCODERS
-    from .fusion import FUSION
-
-    for m, spec in config.model.encoders.items():  # the arguments build_model will pass
-        check_kwargs(ENCODERS.get(spec.name), spec.kwargs, where=f"model.encoders.{m}.kwargs", name=spec.name)
-    fusion = FUSION.get(config.model.fusion.name)
-    check_kwargs(fusion, config.model.fusion.kwargs, where="model.fusion.kwargs", name=config.model.fusion.name,
-                 provided=["dims", "num_classes"] if getattr(fusion, "produces_logits", False) else ["dims"])
+    model_kwargs(config.model)  # the arguments build_model will pass, checked without building
     kinds = {m: c.kind or "(from the store)" for m, c in config.data.modalities.items()}
     print(f"ok: {args.config}: streams {kinds}; encoders {[s.name for s in config.model.encoders.values()]}; "
           f"fusion {config.model.fusion.name}")

@@ -307,24 +307,36 @@ def load_run_config(run_dir: str | Path) -> ExperimentConfig:
     return load_experiment(path, upgrade=True)
 
 
+def model_kwargs(config: ModelConfig) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """The encoders' and the fusion's ``kwargs`` checked against their constructors
+    (:func:`multimodal_har.config.check_kwargs`; :class:`ConfigError` names the key path) and
+    converted to the annotated types: ``({modality: encoder kwargs}, fusion kwargs)``. The
+    fusion's ``dims`` (and ``num_classes`` for a fusion that produces logits) are the model's
+    to set: refused in the config. What :func:`build_model` and ``mhar config check`` run."""
+    from multimodal_har.encoders import ENCODERS
+    from multimodal_har.fusion import FUSION
+
+    enc = {m: check_kwargs(ENCODERS.get(spec.name), spec.kwargs, where=f"model.encoders.{m}.kwargs", name=spec.name)
+           for m, spec in config.encoders.items()}
+    cls = FUSION.get(config.fusion.name)
+    fusion = check_kwargs(cls, config.fusion.kwargs, where="model.fusion.kwargs", name=config.fusion.name,
+                          provided=["dims", "num_classes"] if getattr(cls, "produces_logits", False) else ["dims"])
+    return enc, fusion
+
+
 def build_model(config: ModelConfig, num_classes: int):
-    """The :class:`~multimodal_har.model.MultimodalClassifier` of ``config`` for ``num_classes``."""
-    from multimodal_har.encoders import ENCODERS, build_encoder
+    """The :class:`~multimodal_har.model.MultimodalClassifier` of ``config`` for ``num_classes``
+    (arguments checked first: :func:`model_kwargs`)."""
+    from multimodal_har.encoders import build_encoder
     from multimodal_har.fusion import FUSION, build_fusion
     from multimodal_har.model import MultimodalClassifier
 
-    encoders = {}
-    for m, spec in config.encoders.items():  # arguments checked against the constructor first
-        kwargs = check_kwargs(ENCODERS.get(spec.name), spec.kwargs, where=f"model.encoders.{m}.kwargs", name=spec.name)
-        encoders[m] = build_encoder(spec.name, **kwargs)
-    dims = {m: e.out_dim for m, e in encoders.items()}
-    cls = FUSION.get(config.fusion.name)
-    provided = {"dims": dims}
-    if getattr(cls, "produces_logits", False):
+    enc_kwargs, fusion_kwargs = model_kwargs(config)
+    encoders = {m: build_encoder(spec.name, **enc_kwargs[m]) for m, spec in config.encoders.items()}
+    provided: dict[str, Any] = {"dims": {m: e.out_dim for m, e in encoders.items()}}
+    if getattr(FUSION.get(config.fusion.name), "produces_logits", False):
         provided["num_classes"] = num_classes
-    kwargs = check_kwargs(cls, config.fusion.kwargs, where="model.fusion.kwargs", name=config.fusion.name,
-                          provided=list(provided))
-    fusion = build_fusion(config.fusion.name, **provided, **kwargs)
+    fusion = build_fusion(config.fusion.name, **provided, **fusion_kwargs)
     return MultimodalClassifier(encoders=encoders, fusion=fusion, num_classes=num_classes,
                                 head_dropout=config.head_dropout, ensemble=config.ensemble)
 
@@ -332,4 +344,4 @@ def build_model(config: ModelConfig, num_classes: int):
 __all__ = ["CHECKPOINTS", "DataConfig", "EncoderSpec", "ExperimentConfig", "FusionSpec", "ModelConfig", "TrainConfig",
            "apply_overrides", "build_model", "config_to_dict", "experiment_from_dict", "experiment_schema",
            "load_experiment",
-           "load_run_config", "save_config"]
+           "load_run_config", "model_kwargs", "save_config"]
