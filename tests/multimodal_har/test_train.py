@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -62,10 +63,15 @@ def test_resume_hides_the_killed_runs_tensorboard_events_past_the_checkpoint(sto
 
     run = tmp_path / "run"
     cfg = tiny_config(store, run)
+    # TensorBoard orders a folder's event files by name: whole seconds, then a per-process
+    # counter compared as text. Resumes are separate, later processes in practice; in one test
+    # process, a second apart keeps the files in the order they were written.
     train(experiment_from_dict(cfg), quiet=True, stop_after=1)
     shutil.copy(run / "last.pt", tmp_path / "epoch1.pt")
+    time.sleep(1.1)
     train(experiment_from_dict(cfg), resume=True, quiet=True, stop_after=2)
     shutil.copy(tmp_path / "epoch1.pt", run / "last.pt")  # back to epoch 1: epoch 2 is trained again
+    time.sleep(1.1)
     train(experiment_from_dict(cfg), resume=True, quiet=True)
 
     def steps(folder, tag):
