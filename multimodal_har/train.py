@@ -50,8 +50,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .atomic import sweep_stale
-from .engine import autocast as engine_autocast
-from .engine import (all_reduce_sum, barrier, eval_loader, gather, load_checkpoint, per_video, predict,
+from .engine import (all_reduce_sum, autocast, barrier, eval_loader, gather, load_checkpoint, per_video, predict,
                      rng_state, save_checkpoint, seed_everything, set_rng_state, setup_dist, to_device)
 from .experiment import ExperimentConfig, build_model, save_config
 from .metrics import classification_metrics, correctness
@@ -420,7 +419,7 @@ class Trainer:
         if hasattr(self.loader.sampler, "set_epoch"):
             self.loader.sampler.set_epoch(epoch)
         sums = torch.zeros(3, dtype=torch.float64)  # loss * n, correct, n
-        autocast = engine_autocast(dev, self.amp)
+        amp_context = autocast(dev, self.amp)
         bar = tqdm(self.loader, desc=f"epoch {epoch + 1}", disable=not self.progress, leave=False, file=sys.stderr)
         for step, batch in enumerate(bar):
             batch = to_device(batch, dev)
@@ -428,7 +427,7 @@ class Trainer:
             present = batch["present"]
             if self.stage == 2:
                 present = modality_dropout(present, cfg.modality_dropout)
-            with autocast:
+            with amp_context:
                 out = self.module(batch["inputs"], present)
             coeffs = None
             if self.stage == 1:
@@ -495,11 +494,11 @@ class Trainer:
             return {}
         self.model.eval()
         dev = self.dist.device
-        autocast = engine_autocast(dev, self.amp)
+        amp_context = autocast(dev, self.amp)
 
         def fn(batch):
             batch = to_device(batch, dev)
-            with autocast:
+            with amp_context:
                 if self.stage == 1:
                     logits, _ = self.pretrain(batch["inputs"], batch["present"])
                     return logits

@@ -72,6 +72,13 @@ def source_stat(path: str | os.PathLike) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
+def entry_relpath(video_id: str, modality: str) -> str:
+    """Path of an entry relative to its store's root: ``<modality>/<video id>.h5``."""
+    validate_name("video id", video_id)
+    validate_name("modality", modality)
+    return f"{modality}/{video_id}.h5"
+
+
 class DamagedEntryError(OSError):
     """A store entry's file is not the one that was committed: truncated, overwritten, or its bytes
     changed on disk. The message names the entry, its file and what differs; ``video_id``,
@@ -151,12 +158,10 @@ class FeatureStore:
     # ------------------------------------------------------------------ paths
     def relpath(self, video_id: str, modality: str) -> str:
         """Path of an entry relative to the store root (as recorded in the manifest)."""
-        validate_name("video id", video_id)
-        validate_name("modality", modality)
-        return f"{modality}/{video_id}.h5"
+        return entry_relpath(video_id, modality)
 
     def path(self, video_id: str, modality: str) -> Path:
-        return self.root / self.relpath(video_id, modality)
+        return self.root / entry_relpath(video_id, modality)
 
     def has(self, video_id: str, modality: str) -> bool:
         return self.path(video_id, modality).is_file()
@@ -482,7 +487,7 @@ def open_entry(root: str | os.PathLike, video_id: str, modality: str) -> "Cached
     does not open and is not the one committed raises :class:`DamagedEntryError`."""
     import h5py
 
-    path = Path(root) / f"{modality}/{video_id}.h5"
+    path = Path(root) / entry_relpath(video_id, modality)
     f = None
     try:
         f = h5py.File(path, "r")
