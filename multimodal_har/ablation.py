@@ -67,6 +67,7 @@ from multimodal_har.metrics import correctness, true_log_prob
 
 MAX_MODALITIES = 12  # 4096 subsets; the (M, M, K) interaction map is then ~1.2M floats
 EMPTY_KEY = "(none)"  # the empty subset's name in tables
+STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)  # default corruption strengths of the robustness curves
 Metric = Union[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]
 
 
@@ -472,7 +473,7 @@ def analyze(data: SubsetLogits, *, metric: Metric = "accuracy", baseline: Union[
 
 # ---------------------------------------------------------------------------- robustness
 def corruption_curve(evaluate: Callable[[str, float], float], corruptions: Sequence[str],
-                     strengths: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0)) -> list[dict[str, Any]]:
+                     strengths: Sequence[float] = STRENGTHS) -> list[dict[str, Any]]:
     """Rows ``{"corruption", "strength", "accuracy"}`` for every corruption and strength, from
     ``evaluate(corruption, strength) -> accuracy`` (it runs the model on corrupted inputs, e.g.
     with :func:`multimodal_har.corruptions.corrupt_batch`). Strength 0 is the clean input:

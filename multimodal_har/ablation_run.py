@@ -85,8 +85,8 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from .ablation import (AblationResult, SubsetLogits, _jsonable, analyze, corruption_curve, correctness,
-                       leave_one_out, load_subset_logits, shapley_values, write_report)
+from .ablation import (STRENGTHS, AblationResult, SubsetLogits, _jsonable, analyze, corruption_curve,
+                       correctness, leave_one_out, load_subset_logits, shapley_values, write_report)
 from .engine import Dist, Run, autocast, checkpoint_file, load_run, per_video, predict, to_device
 from .experiment import ExperimentConfig, config_to_dict, experiment_from_dict, load_run_config
 
@@ -661,7 +661,7 @@ def _swap_into_place(staging: Path, out: Path) -> None:
 
 def run_ablation(run_dir: Union[str, Path], *, split: str = "test", out_dir: Union[str, Path, None] = None,
                  checkpoint: str = "best", retrain: bool = False, robustness: bool = True,
-                 strengths: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0), n_resamples: int = 1000, seed: int = 0,
+                 strengths: Sequence[float] = STRENGTHS, n_resamples: int = 1000, seed: int = 0,
                  device: str = "auto", quiet: bool = False, batch_size: Optional[int] = None,
                  require_reliable: bool = False) -> AblationRun:
     """The modality ablation of a run of ``mhar train`` (see the module docstring).

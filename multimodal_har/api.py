@@ -205,18 +205,20 @@ def evaluate(run: Union[PathLike, "Run"], *, split: str = "test", checkpoint: Un
 
 def ablate(run: PathLike, *, split: str = "test", checkpoint: Union[str, PathLike] = "best",
            out_dir: Optional[PathLike] = None, retrain: bool = False, robustness: bool = True,
-           strengths: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0), n_resamples: int = 1000, seed: int = 0,
+           strengths: Optional[Sequence[float]] = None, n_resamples: int = 1000, seed: int = 0,
            device: str = "auto", quiet: bool = True, batch_size: Optional[int] = None,
            require_reliable: bool = False):
     """The modality ablation of a trained run (``mhar ablate``):
     :func:`multimodal_har.ablation_run.run_ablation` (Shapley values with intervals,
     robustness, figures in ``RUN/ablation_<split>/`` or ``out_dir``). Returns its
-    :class:`~multimodal_har.ablation_run.AblationRun` (``.format()``, ``.files``, ``.result``)."""
+    :class:`~multimodal_har.ablation_run.AblationRun` (``.format()``, ``.files``, ``.result``).
+    ``strengths``: of the corruption curves (default :data:`multimodal_har.ablation.STRENGTHS`)."""
+    from .ablation import STRENGTHS
     from .ablation_run import run_ablation
 
     return run_ablation(run, split=split, out_dir=out_dir, checkpoint=checkpoint, retrain=retrain,
-                        robustness=robustness, strengths=strengths, n_resamples=n_resamples, seed=seed, device=device,
-                        quiet=quiet, batch_size=batch_size, require_reliable=require_reliable)
+                        robustness=robustness, strengths=STRENGTHS if strengths is None else strengths,
+                        n_resamples=n_resamples, seed=seed, device=device, quiet=quiet, batch_size=batch_size, require_reliable=require_reliable)
 
 
 __all__ = ["RunSettingsError", "SAMPLE_VIDEOS", "TRAIN_SUMMARY", "ablate", "dataset_names", "evaluate",
