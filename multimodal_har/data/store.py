@@ -97,7 +97,7 @@ CHECKSUM_ALGORITHM = "sha256"
 
 def file_checksum(path: str | os.PathLike) -> tuple[str, int]:
     """``("sha256:<hex digest>", size in bytes)`` of a file's bytes, as the manifest records them
-    (about 1.4 GB/s with SHA-NI on this project's machine; docs/store.md, "Integrity")."""
+    (about 1.3 GB/s with SHA-NI on this project's machine; benchmarks/store_integrity.py)."""
     with open(path, "rb") as f:
         digest = hashlib.file_digest(f, CHECKSUM_ALGORITHM)
         size = f.tell()
