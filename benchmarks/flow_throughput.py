@@ -6,9 +6,12 @@
     batches across videos, bf16, the video forward, ``torch.compile``. Both end to end, from
     video files to stored entries; pairs/s, GPU memory and the ratio b/a are printed.
 ``--steps`` also measures the model alone on a fixed batch, adding one change at a time.
+``--jpeg-encoders cpu gpu`` runs (b) once per JPEG encoder (libjpeg in threads; nvJPEG through
+nvImageCodec, ``multimodal_har.flow.gpu_jpeg``), and first checks their parity and speed on the
+quantised DIS flow of real frames (error against the float flow, bytes, images/s).
 
     python benchmarks/flow_throughput.py --videos ../shared/data/videos --replicas 20 \
-        [--model raft_large] [--steps] [--baseline-pairs 200]
+        [--model raft_large] [--steps] [--baseline-pairs 200] [--jpeg-encoders cpu gpu]
 
 Random weights (``--weights none``): the cost of RAFT does not depend on its weights.
 """
@@ -72,19 +75,74 @@ def baseline(videos: list[Path], model: str, pairs: int, short_side: int, device
     return (done - start) / (time.perf_counter() - t0)
 
 
-def pipeline(root: Path, store: Path, args, warm_root: Path) -> tuple[float, dict]:
-    from multimodal_har.extractors import build_extractor
-    from multimodal_har.extractors.runner import run_extraction
+def jpeg_parity(videos: list[Path], short_side: int, pairs: int = 64, quality: int = 95) -> None:
+    """CPU (libjpeg) vs GPU (nvJPEG) greyscale JPEG of the same quantised flow: the end-point
+    error of each decoded result against the float flow, bytes per pair, and images/s."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    ex = build_extractor("raft", model=args.model, weights="none", short_side=args.short_side,
-                         batch_frames=args.batch_frames, precision=args.precision, compile=args.compile,
-                         lookup=args.lookup, format=args.format)
-    t = time.perf_counter()  # warm-up: compiles each input shape once (cached in the extractor)
-    run_extraction(ex, videos_root=warm_root, store=store.with_name("warm"), progress=False, workers=args.workers)
+    import cv2
+    import numpy as np
+
+    from multimodal_har.data.video import iter_frames
+    from multimodal_har.flow.codec import _encode_gray_jpeg_array, decode_gray_jpeg, dequantize, quantize
+    from multimodal_har.flow.gpu_jpeg import GpuJpegEncoder
+
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    flows = []
+    for v in videos:
+        prev = None
+        for fr in iter_frames(v, short_side=short_side):
+            g = cv2.cvtColor(fr.image, cv2.COLOR_RGB2GRAY)
+            if prev is not None and prev.shape == g.shape and len(flows) < pairs:
+                flows.append(dis.calc(prev, g, None).transpose(2, 0, 1))
+            prev = g
+        if len(flows) >= pairs:
+            break
+    shape = flows[0].shape
+    flows = np.stack([f for f in flows if f.shape == shape])
+    q = quantize(flows)
+    imgs = q.reshape(-1, *shape[1:])
+    pool = ThreadPoolExecutor(min(8, os.cpu_count() or 1))
+    t = time.perf_counter()
+    cpu = list(pool.map(lambda im: _encode_gray_jpeg_array(im, quality), imgs))
+    cpu_rate = len(imgs) / (time.perf_counter() - t)
+    enc = GpuJpegEncoder(quality=quality, device=torch.device("cuda"))
+    dev = torch.from_numpy(imgs).cuda()
+    enc.encode(dev)  # warm-up
+    _sync()
+    t = time.perf_counter()
+    gpu = enc.encode(dev)
+    gpu_rate = len(imgs) / (time.perf_counter() - t)
+
+    def epe(blobs):
+        d = dequantize(np.stack([decode_gray_jpeg(b) for b in blobs]).reshape(flows.shape))
+        return float(np.linalg.norm(d - np.clip(flows, -20, 20), axis=1).mean())
+
+    same = np.mean([np.abs(decode_gray_jpeg(a).astype(int) - decode_gray_jpeg(b)).max() for a, b in zip(cpu, gpu)])
+    print(f"\nJPEG parity, DIS flow of {len(flows)} real frame pairs {shape[1]}x{shape[2]}, quality {quality}:")
+    print(f"  uint8 quantisation alone: EPE {float(np.linalg.norm(dequantize(q) - np.clip(flows, -20, 20), axis=1).mean()):.4f} px")
+    for name, blobs, rate in (("cpu libjpeg (8 threads)", cpu, cpu_rate), ("gpu nvJPEG (one call)", gpu, gpu_rate)):
+        print(f"  {name:<26} EPE {epe(blobs):.4f} px, {sum(map(len, blobs)) / len(flows):8.0f} B/pair, "
+              f"{rate:8.0f} images/s")
+    print(f"  decoded gpu vs cpu: mean over images of the max |difference| {same:.2f} levels")
+    pool.shutdown()
+
+
+def pipeline(ex, root: Path, store: Path, args, warm_root: Path, jpeg_encoder: str) -> tuple[float, dict]:
+    """(b) with ``ex`` storing through ``jpeg_encoder``. The first call warms ``ex`` up (compiles
+    each frame size once; the compiled functions stay cached in ``ex`` for later calls)."""
+    from multimodal_har.extractors.runner import run_extraction
+    from multimodal_har.flow.pipeline import FlowPipeline
+
+    FlowPipeline.gpu_encode_split = args.gpu_encode_split
+    ex.config.jpeg_encoder = jpeg_encoder  # does not change the model or its compiled forward
+    t = time.perf_counter()
+    run_extraction(ex, videos_root=warm_root, store=store.with_name(f"warm-{jpeg_encoder}"), progress=False,
+                   workers=args.workers)
     warm = time.perf_counter() - t
     torch.cuda.reset_peak_memory_stats()
     s = run_extraction(ex, videos_root=root, store=store, progress=False, workers=args.workers)
-    print(s.format().splitlines()[0])
+    print(f"jpeg encoder {jpeg_encoder}: " + s.format().splitlines()[0])
     print("  main thread: " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
                                         for k, v in ex.last_stats.items()))
     return s.items / s.seconds, {"warmup_s": warm, "pairs": s.items, "seconds": s.seconds,
@@ -187,6 +245,9 @@ def main() -> None:
     ap.add_argument("--baseline-pairs", type=int, default=200)
     ap.add_argument("--steps", action="store_true", help="also measure the model alone, step by step")
     ap.add_argument("--no-e2e", action="store_true")
+    ap.add_argument("--jpeg-encoders", nargs="+", default=["auto"], choices=["auto", "cpu", "gpu"],
+                    help="run (b) once with each (jpeg format)")
+    ap.add_argument("--gpu-encode-split", type=int, default=1, help="GPU JPEG: slices per batch encoded at once")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("this benchmark needs a CUDA GPU")
@@ -214,14 +275,26 @@ def main() -> None:
     a = baseline(videos, args.model, args.baseline_pairs, args.short_side, device)
     a_mem = torch.cuda.max_memory_allocated() / 1e9
     torch.cuda.empty_cache()
-    b, info = pipeline(root, work / "store", args, warm)
+    if "gpu" in args.jpeg_encoders:
+        jpeg_parity(videos, args.short_side)
+    from multimodal_har.extractors import build_extractor
+
+    ex = build_extractor("raft", model=args.model, weights="none", short_side=args.short_side,
+                         batch_frames=args.batch_frames, precision=args.precision, compile=args.compile,
+                         lookup=args.lookup, format=args.format)
+    results = []
+    for enc in args.jpeg_encoders:
+        store = work / f"store-{enc}"
+        results.append((enc, *pipeline(ex, root, store, args, warm, enc)))
+        shutil.rmtree(store, ignore_errors=True)
+    info = results[0][2]
     print(f"\nend to end, {args.model}, short side {args.short_side}, 12 updates, {len(videos)} videos x "
           f"{args.replicas} ({info['pairs']} pairs), store format {args.format}:")
     print(f"  (a) baseline, one pair at a time, fp32   {a:8.1f} pairs/s   peak GPU memory {a_mem:.2f} GB")
-    print(f"  (b) pipeline (batch {args.batch_frames} frames, {args.precision}, compile {args.compile}, lookup "
-          f"{args.lookup})  {b:8.1f} pairs/s   peak GPU memory {info['peak_gpu_gb']:.2f} GB   "
-          f"(warm-up incl. compile {info['warmup_s']:.0f} s)")
-    print(f"  ratio b/a: {b / a:.1f}x")
+    for enc, b, info in results:
+        print(f"  (b) pipeline (batch {args.batch_frames} frames, {args.precision}, compile {args.compile}, lookup "
+              f"{args.lookup}, jpeg encoder {enc})  {b:8.1f} pairs/s   peak GPU memory {info['peak_gpu_gb']:.2f} GB   "
+              f"(warm-up incl. compile {info['warmup_s']:.0f} s)   ratio b/a: {b / a:.1f}x")
     shutil.rmtree(work)
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import abc
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import numpy as np
 
+from multimodal_har.config import NOT_HASHED
 from multimodal_har.data.video import VideoError, VideoInfo, resized_shape
 from multimodal_har.flow.codec import DEFAULT_BOUND, FORMATS, FlowWriter
 from multimodal_har.flow.pairs import needed_frames, num_pairs, plan_runs
@@ -207,11 +208,16 @@ class BatchedFlowConfig(FlowConfig):
         batch_frames: frames per batch (pairs per batch: up to one less).
         precision: autocast dtype on CUDA (``fp32`` disables it; the CPU always runs fp32).
         device: ``auto`` (``cuda:$LOCAL_RANK`` if available, else ``cpu``), or a torch device.
+        jpeg_encoder: where the ``jpeg`` format is encoded: ``gpu`` (nvJPEG through nvImageCodec,
+            the extra ``gpu-jpeg-cu13``; only the bytes leave the GPU), ``cpu`` (libjpeg in threads),
+            or ``auto`` (``gpu`` when the device is CUDA and nvImageCodec works, else ``cpu``).
+            Not part of the config hash: both store the same format, decoded alike.
     """
 
     batch_frames: int = 64
     precision: str = "bf16"
     device: str = "auto"
+    jpeg_encoder: str = field(default="auto", metadata=NOT_HASHED)  # the same stored format either way
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -219,6 +225,10 @@ class BatchedFlowConfig(FlowConfig):
             raise ValueError(f"batch_frames must be >= 2, got {self.batch_frames}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        from multimodal_har.flow.gpu_jpeg import ENCODERS
+
+        if self.jpeg_encoder not in ENCODERS:
+            raise ValueError(f"jpeg_encoder must be one of {ENCODERS}, got {self.jpeg_encoder!r}")
 
 
 def resolve_device(name: str):

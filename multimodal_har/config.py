@@ -358,11 +358,21 @@ def coerce_types(cls: type, data: Mapping[str, Any], *, where: str = "") -> dict
     return out
 
 
+# Field metadata of a config setting that changes how the work runs but not what it stores
+# (e.g. which JPEG encoder writes the same format): left out of ``config_hash``, so changing it
+# redoes nothing in a resumed extraction.
+NOT_HASHED = {"hashed": False}
+
+
 def canonical_dict(config: Any) -> dict[str, Any]:
-    """``to_dict(config)`` with every number as its field's type (``fps=4`` as ``4.0``)."""
+    """``to_dict(config)`` with every number as its field's type (``fps=4`` as ``4.0``), without
+    the fields marked :data:`NOT_HASHED`."""
     d = to_dict(config)
     hints = typing.get_type_hints(type(config))
     for f in dataclasses.fields(config):
+        if not f.metadata.get("hashed", True):
+            d.pop(f.name, None)
+            continue
         value = getattr(config, f.name)
         if dataclasses.is_dataclass(value):
             d[f.name] = canonical_dict(value)

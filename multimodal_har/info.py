@@ -60,6 +60,13 @@ def _check_raft() -> Optional[str]:
     return None
 
 
+def _check_gpu_jpeg() -> Optional[str]:
+    importlib.import_module("nvidia.nvimgcodec")
+    from .flow.gpu_jpeg import gpu_jpeg_status
+
+    return gpu_jpeg_status()
+
+
 # name -> (what it provides, check, how to get it)
 BACKENDS: dict[str, tuple[str, Callable[[], Optional[str]], str]] = {
     "raft": ("optical flow, torchvision RAFT (GPU)", _check_raft, "installed with the package"),
@@ -69,6 +76,8 @@ BACKENDS: dict[str, tuple[str, Callable[[], Optional[str]], str]] = {
     "tvl1": ("optical flow, TV-L1 (CPU)", _check_tvl1, 'pip install "multimodal-har[opencv]"'),
     "mediapipe": ("3D pose, MediaPipe (CPU)", _check_mediapipe, 'pip install "multimodal-har[mediapipe]"'),
     "mmpose": ("3D pose, mmpose (GPU)", _check_mmpose, "bash scripts/install_mmpose.sh (builds mmcv from source)"),
+    "gpu-jpeg": ("flow JPEG encoding on the GPU, nvImageCodec", _check_gpu_jpeg,
+                 'pip install "multimodal-har[gpu-jpeg-cu13]" (gpu-jpeg-cu12 for a CUDA 12 torch)'),
 }
 
 

@@ -9,7 +9,9 @@
   shape (padded with unused pairs), so a compiled model / CUDA graph is reused.
 * Host-to-device copies are asynchronous from pinned memory; results are quantised on the
   device (4x or 2x fewer bytes back), copied back asynchronously, and encoded / written for
-  batch ``i`` while batch ``i + 1`` runs.
+  batch ``i`` while batch ``i + 1`` runs. With a GPU JPEG encoder (``jpeg_encoder``, see
+  ``multimodal_har.flow.gpu_jpeg``) the quantised flow stays on the device, the writer thread
+  encodes it there on its own CUDA stream, and only JPEG bytes cross to the host.
 * Each video is written through :meth:`FeatureStore.writer` (temporary file, renamed when
   complete) and reported through ``record`` like the per-video runner; a video whose decoding
   fails is reported and dropped, and the others go on. A decoding process that dies (a decoder
@@ -31,6 +33,8 @@ import torch
 
 from multimodal_har.data.store import FeatureStore, config_attrs
 from multimodal_har.data.video import NoAudioTrack, VideoError, probe
+
+from .gpu_jpeg import encode_pairs
 
 Job = tuple[str, str]  # (video_id, path)
 
@@ -92,6 +96,9 @@ class _Bucket:
 class FlowPipeline:
     """Runs a batched pair model over videos into a store.
 
+    ``gpu_encode_split``: with a GPU JPEG encoder, each batch is encoded in this many slices by
+    the encode threads at once (each with its own encoder and CUDA stream).
+
     Args:
         extractor: a :class:`~extractors.flow_base.BatchedFlowExtractor` (its ``run_batch``,
             ``device`` and ``config``: sampling, pair plan, storage).
@@ -99,6 +106,8 @@ class FlowPipeline:
         workers: decoding processes (0 decodes in this process).
         encode_threads: threads that encode results (JPEG, or zlib for ``uint8`` / ``float16``).
     """
+
+    gpu_encode_split = 1
 
     def __init__(self, extractor: Any, store: FeatureStore, *, batch_frames: int, workers: int,
                  encode_threads: int = 8, chunk: int = 32, decode_threads: int = 1) -> None:
@@ -111,9 +120,15 @@ class FlowPipeline:
         self.done_q: queue.Queue = queue.Queue()
         self.host_ring: dict[tuple, list] = {}
         self.attrs = config_attrs(extractor.name, extractor.config, extractor.config_hash)
+        self.gpu_jpeg = None
+        if self.cfg.format == "jpeg" and hasattr(self.cfg, "jpeg_encoder"):
+            from .gpu_jpeg import resolve_encoder
+
+            self.gpu_jpeg = resolve_encoder(self.cfg.jpeg_encoder, self.device, quality=self.cfg.jpeg_quality)
         # where the main thread spends its time (printed by benchmarks/flow_throughput.py)
         self.stats = {"pairs": 0, "batches": 0, "loader_wait_s": 0.0, "launch_s": 0.0, "gpu_wait_s": 0.0,
-                      "encode_s": 0.0, "write_s": 0.0}
+                      "encode_s": 0.0, "write_s": 0.0,
+                      "writer_gpu_wait_s": 0.0}
 
     # ----------------------------------------------------------------- running
     def run(self, jobs: Sequence[Job], record: Callable[[dict], None]) -> None:
@@ -242,6 +257,21 @@ class FlowPipeline:
         t0 = time.perf_counter()
         flow = self.ex.run_batch(frames, idx[0], idx[1])[:npairs]
         packed = self._pack(flow)
+        if self.gpu_jpeg is not None:  # stays on the device; the writer thread encodes it there
+            event = torch.cuda.Event()
+            event.record()
+            self.inflight.append((event, packed, b.pairs, b.pieces))
+        else:
+            self._to_host(packed, b.pairs, b.pieces)
+        self.stats["batches"] += 1
+        self.stats["launch_s"] += time.perf_counter() - t0
+        # a fresh bucket that reuses the device buffer (stream order protects it)
+        self.buckets[key] = _Bucket(device_frames=frames)
+        self._drain(1)
+
+    def _to_host(self, packed: torch.Tensor, pairs: list, pieces: list) -> None:
+        """Copy ``packed`` into a free pinned buffer (asynchronously) and queue it in flight."""
+        dev, npairs = self.device, len(pairs)
         ring = self.host_ring.setdefault((tuple(packed.shape[1:]), packed.dtype), [])
         host = None
         for buf in ring:
@@ -259,28 +289,31 @@ class FlowPipeline:
         if dev.type == "cuda":
             event = torch.cuda.Event()
             event.record()
-        self.inflight.append((event, host, b.pairs, b.pieces))
-        self.stats["batches"] += 1
-        self.stats["launch_s"] += time.perf_counter() - t0
-        # a fresh bucket that reuses the device buffer (stream order protects it)
-        self.buckets[key] = _Bucket(device_frames=frames)
-        self._drain(1)
+        self.inflight.append((event, host, pairs, pieces))
 
     def _pack(self, flow: torch.Tensor) -> torch.Tensor:
         from .codec import quantize
 
-        return flow.to(torch.float16) if self.cfg.format == "float16" else quantize(flow, self.cfg.bound)
+        packed = flow.to(torch.float16) if self.cfg.format == "float16" else quantize(flow, self.cfg.bound)
+        return packed.contiguous()  # here, on the main stream (the GPU encoder takes views of it)
 
     # ----------------------------------------------------------------- results
     def _drain(self, keep: int) -> None:
-        """Hand finished batches (oldest first) to the writer thread, keeping ``keep`` in flight."""
+        """Hand finished batches (oldest first) to the writer thread, keeping ``keep`` in flight.
+
+        Results copied to the host are waited for here; results left on the device for the GPU
+        encoder go at once with their event (the writer thread waits for it), so the main thread
+        can launch the next batches meanwhile (the writer queue's size bounds how many)."""
         while len(self.inflight) > keep:
-            event, host, pairs, _pieces = self.inflight.pop(0)
+            event, payload, pairs, _pieces = self.inflight.pop(0)
+            if isinstance(payload, torch.Tensor):
+                self.write_q.put(("batch", (event, payload), pairs))
+                continue
             if event is not None:
                 t = time.perf_counter()
                 event.synchronize()
                 self.stats["gpu_wait_s"] += time.perf_counter() - t
-            self.write_q.put(("batch", host, pairs))
+            self.write_q.put(("batch", payload, pairs))
         self._report()
 
     # ----------------------------------------------------------------- writer thread
@@ -316,12 +349,26 @@ class FlowPipeline:
             except BaseException as e:  # keep consuming so the main thread never blocks
                 self.writer_error = self.writer_error or e
 
-    def _write_batch(self, host: list, pairs: list) -> None:
-        arr = host[0][:len(pairs)].numpy()
+    def _write_batch(self, payload: Any, pairs: list) -> None:
         live = [(k, p) for k, p in enumerate(pairs) if not p[0].closed]
         t = time.perf_counter()
-        rows = list(self.pool.map(lambda kp: kp[1][0].writer.encode(arr[kp[0]]), live))
-        host[1] = False  # the pinned buffer may be reused (encode copies)
+        if isinstance(payload, tuple):  # (event, (P, 2, H, W) uint8 on the device): GPU JPEG
+            event, q = payload
+            event.synchronize()
+            self.stats["writer_gpu_wait_s"] += time.perf_counter() - t
+            t = time.perf_counter()
+            # every pair (views, no kernels on this thread's stream), in slices for the pool's
+            # threads; rows of videos closed meanwhile (failed) are dropped below
+            n = int(q.shape[0])
+            step = -(-n // max(1, self.gpu_encode_split))
+            parts = self.pool.map(lambda i: encode_pairs(self.gpu_jpeg, q[i:i + step], ready=event), range(0, n, step))
+            every = [r for part in parts for r in part]
+            rows = [every[k] for k, _ in live]
+            del q, payload  # encoded: the device memory may be reused
+        else:  # a pinned host buffer
+            arr = payload[0][:len(pairs)].numpy()
+            rows = list(self.pool.map(lambda kp: kp[1][0].writer.encode(arr[kp[0]]), live))
+            payload[1] = False  # the pinned buffer may be reused (encode copies)
         t1 = time.perf_counter()
         self.stats["encode_s"] += t1 - t
         for (k, p), row in zip(live, rows):
