@@ -230,6 +230,86 @@ def steps(model: str, batch: int, h: int, w: int, device) -> None:
         print(f"  {name:<58}{v:>9.0f}")
 
 
+def profile(model: str, batch: int, h: int, w: int, device, cudnn_benchmark: bool) -> None:
+    """The compiled model alone (``torch.compile`` default mode: kernels, not graph replays) under
+    ``torch.profiler``: GPU time by kind of kernel and the top kernels, for one batch. First the
+    eager model with and without ``cudnn.benchmark`` (cheap: no compile)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    from multimodal_har.flow.raft import FastRAFT, load_raft
+
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    net = FastRAFT(load_raft(model, None).to(device)).to(memory_format=torch.channels_last)
+    frames = (torch.rand(batch + 1, 3, h, w, device=device) * 2 - 1).contiguous(memory_format=torch.channels_last)
+    first = torch.arange(batch, device=device)
+
+    def run():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            return net(frames, first, first + 1)
+
+    def rate_of(fn, n=5):
+        for _ in range(2):
+            fn()
+        _sync()
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        _sync()
+        return n * batch / (time.perf_counter() - t)
+
+    with torch.inference_mode():
+        for cb in (False, True):
+            torch.backends.cudnn.benchmark = cb
+            print(f"eager {model}, bf16, channels_last, cudnn.benchmark {cb}: {rate_of(run):.0f} pairs/s")
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    comp = torch.compile(run, dynamic=False)
+    with torch.inference_mode():
+        for _ in range(3):
+            comp()
+        _sync()
+        t = time.perf_counter()
+        for _ in range(5):
+            comp()
+        _sync()
+        rate = 5 * batch / (time.perf_counter() - t)
+        with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(3):
+                comp()
+            _sync()
+    rows = []
+    for e in prof.key_averages():
+        t_us = getattr(e, "device_time_total", None) or getattr(e, "cuda_time_total", 0)
+        if t_us and e.device_type.name == "CUDA":
+            rows.append((t_us / 3, e.count // 3, e.key))
+    total = sum(r[0] for r in rows)
+
+    def kind(name: str) -> str:
+        n = name.lower()
+        if "triton" in n:
+            return "Triton (Inductor's fused elementwise / reductions / gathers)"
+        if any(k in n for k in ("conv", "cudnn", "xmma", "implicit", "nhwc", "dgrad", "fprop")):
+            return "convolution (cuDNN)"
+        if any(k in n for k in ("gemm", "cutlass", "nvjet", "matmul", "sm90")):
+            return "matrix product (cuBLAS)"
+        if "gather" in n or "index" in n:
+            return "gather / index"
+        return "other"
+
+    by_kind: dict[str, float] = {}
+    for t_us, _, name in rows:
+        by_kind[kind(name)] = by_kind.get(kind(name), 0.0) + t_us
+    print(f"\nprofile, {model} compiled (default mode), bf16, channels_last, cudnn.benchmark "
+          f"{cudnn_benchmark}, {batch} pairs of {h}x{w}: {rate:.0f} pairs/s unprofiled; "
+          f"GPU time per batch {total / 1e3:.1f} ms")
+    for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1]):
+        print(f"  {k:<62}{v / 1e3:8.2f} ms {100 * v / total:5.1f} %")
+    print("  top kernels (ms per batch, launches per batch):")
+    for t_us, count, name in sorted(rows, reverse=True)[:15]:
+        print(f"    {t_us / 1e3:7.2f} ms {count:5d}x  {name[:110]}")
+    torch.backends.cudnn.benchmark = False
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--videos", default=str(Path(__file__).resolve().parents[2] / "shared/data/videos"))
@@ -245,6 +325,8 @@ def main() -> None:
     ap.add_argument("--baseline-pairs", type=int, default=200)
     ap.add_argument("--steps", action="store_true", help="also measure the model alone, step by step")
     ap.add_argument("--no-e2e", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="profile the compiled model alone (GPU time by kernel)")
+    ap.add_argument("--cudnn-benchmark", action="store_true", help="--profile: with cudnn.benchmark on")
     ap.add_argument("--jpeg-encoders", nargs="+", default=["auto"], choices=["auto", "cpu", "gpu"],
                     help="run (b) once with each (jpeg format)")
     ap.add_argument("--gpu-encode-split", type=int, default=1, help="GPU JPEG: slices per batch encoded at once")
@@ -258,6 +340,11 @@ def main() -> None:
     videos = sorted(p for p in src.iterdir() if p.is_file())
     if args.steps:
         steps(args.model, args.batch_frames, args.short_side, 344, device)
+    if args.profile:
+        try:
+            profile(args.model, args.batch_frames - 1, args.short_side, 344, device, args.cudnn_benchmark)
+        except Exception as e:  # report, and go on with the end-to-end runs
+            print(f"profile failed: {type(e).__name__}: {e}")
     if args.no_e2e:
         return
     work = Path(tempfile.mkdtemp())
