@@ -361,6 +361,7 @@ def main() -> None:
     torch.cuda.reset_peak_memory_stats()
     a = baseline(videos, args.model, args.baseline_pairs, args.short_side, device)
     a_mem = torch.cuda.max_memory_allocated() / 1e9
+    print(f"(a) baseline: {a:.1f} pairs/s")
     torch.cuda.empty_cache()
     if "gpu" in args.jpeg_encoders:
         jpeg_parity(videos, args.short_side)
