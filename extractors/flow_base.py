@@ -208,16 +208,16 @@ class BatchedFlowConfig(FlowConfig):
         batch_frames: frames per batch (pairs per batch: up to one less).
         precision: autocast dtype on CUDA (``fp32`` disables it; the CPU always runs fp32).
         device: ``auto`` (``cuda:$LOCAL_RANK`` if available, else ``cpu``), or a torch device.
-        jpeg_encoder: where the ``jpeg`` format is encoded: ``gpu`` (nvJPEG through nvImageCodec,
-            the extra ``gpu-jpeg-cu13``; only the bytes leave the GPU), ``cpu`` (libjpeg in threads),
-            or ``auto`` (``gpu`` when the device is CUDA and nvImageCodec works, else ``cpu``).
+        jpeg_encoder: where the ``jpeg`` format is encoded: ``cpu`` (libjpeg in threads, default)
+            or ``gpu`` (nvJPEG through nvImageCodec, the extra ``gpu-jpeg-cu13``; only the bytes
+            leave the GPU; experimental, not faster where measured: ``multimodal_har.flow.gpu_jpeg``).
             Not part of the config hash: both store the same format, decoded alike.
     """
 
     batch_frames: int = 64
     precision: str = "bf16"
     device: str = "auto"
-    jpeg_encoder: str = field(default="auto", metadata=NOT_HASHED)  # the same stored format either way
+    jpeg_encoder: str = field(default="cpu", metadata=NOT_HASHED)  # the same stored format either way
 
     def __post_init__(self) -> None:
         super().__post_init__()

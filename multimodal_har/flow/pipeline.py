@@ -9,8 +9,8 @@
   shape (padded with unused pairs), so a compiled model / CUDA graph is reused.
 * Host-to-device copies are asynchronous from pinned memory; results are quantised on the
   device (4x or 2x fewer bytes back), copied back asynchronously, and encoded / written for
-  batch ``i`` while batch ``i + 1`` runs. With a GPU JPEG encoder (``jpeg_encoder``, see
-  ``multimodal_har.flow.gpu_jpeg``) the quantised flow stays on the device, the writer thread
+  batch ``i`` while batch ``i + 1`` runs. With the GPU JPEG encoder (``jpeg_encoder="gpu"``,
+  see ``multimodal_har.flow.gpu_jpeg``) the quantised flow stays on the device, the writer thread
   encodes it there on its own CUDA stream, and only JPEG bytes cross to the host.
 * Each video is written through :meth:`FeatureStore.writer` (temporary file, renamed when
   complete) and reported through ``record`` like the per-video runner; a video whose decoding

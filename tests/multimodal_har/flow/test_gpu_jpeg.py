@@ -20,13 +20,12 @@ VIDEOS = Path(__file__).resolve().parents[3] / "multimodal_har" / "sample_data" 
 
 def test_cpu_choices_need_no_gpu():
     assert resolve_encoder("cpu", torch.device("cpu"), quality=95) is None
-    assert resolve_encoder("auto", torch.device("cpu"), quality=95) is None  # auto: CPU device -> libjpeg
 
 
 def test_gpu_on_a_cpu_device_and_unknown_names_say_why():
     with pytest.raises(ValueError, match="needs a CUDA device"):
         resolve_encoder("gpu", torch.device("cpu"), quality=95)
-    with pytest.raises(ValueError, match="auto"):
+    with pytest.raises(ValueError, match="'cpu', 'gpu'"):
         resolve_encoder("nvjpeg", torch.device("cpu"), quality=95)
     with pytest.raises(ValueError, match=str(ENCODERS).replace("(", r"\(").replace(")", r"\)")):
         build_extractor("raft", jpeg_encoder="fast")
@@ -62,9 +61,10 @@ def test_gpu_encoding_decodes_to_what_libjpeg_gives():
         got = decode_gray_jpeg(blob)
         ref = decode_gray_jpeg(_encode_gray_jpeg_array(img, 95))
         assert got.shape == img.shape and got.ndim == 2  # greyscale, the TSN layout
-        # both lossy at quality 95: within a few levels of the input and of each other
-        assert np.abs(got.astype(int) - img).mean() < 1.0
-        assert np.abs(got.astype(int) - ref).max() <= 8
+        # both lossy at quality 95 (this content is noisy): the GPU's error is libjpeg's, about
+        err_gpu, err_cpu = np.abs(got.astype(int) - img).mean(), np.abs(ref.astype(int) - img).mean()
+        assert err_gpu <= 1.25 * err_cpu + 0.1, (err_gpu, err_cpu)
+        assert np.abs(got.astype(int) - ref).mean() <= 1.5
 
 
 @pytest.mark.gpu
