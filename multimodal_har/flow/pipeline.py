@@ -305,9 +305,9 @@ class FlowPipeline:
         encoder go at once with their event (the writer thread waits for it), so the main thread
         can launch the next batches meanwhile (the writer queue's size bounds how many)."""
         while len(self.inflight) > keep:
-            event, payload, pairs, _pieces = self.inflight.pop(0)
-            if isinstance(payload, torch.Tensor):
-                self.write_q.put(("batch", (event, payload), pairs))
+            event, payload, pairs, pieces = self.inflight.pop(0)
+            if isinstance(payload, torch.Tensor):  # the host frames stay referenced until the event
+                self.write_q.put(("batch", (event, payload, pieces), pairs))
                 continue
             if event is not None:
                 t = time.perf_counter()
@@ -352,9 +352,10 @@ class FlowPipeline:
     def _write_batch(self, payload: Any, pairs: list) -> None:
         live = [(k, p) for k, p in enumerate(pairs) if not p[0].closed]
         t = time.perf_counter()
-        if isinstance(payload, tuple):  # (event, (P, 2, H, W) uint8 on the device): GPU JPEG
-            event, q = payload
+        if isinstance(payload, tuple):  # (event, (P, 2, H, W) uint8 on the device, host frames): GPU JPEG
+            event, q, pieces = payload
             event.synchronize()
+            del pieces  # their copies to the device are done
             self.stats["writer_gpu_wait_s"] += time.perf_counter() - t
             t = time.perf_counter()
             # every pair (views, no kernels on this thread's stream), in slices for the pool's
