@@ -34,6 +34,18 @@ def _sync():
         torch.cuda.synchronize()
 
 
+def pairs_per_s(fn, batch: int, n: int, warmup: int) -> float:
+    """Pairs/s of ``fn`` (one batch of ``batch`` pairs per call) over ``n`` calls after ``warmup``."""
+    for _ in range(warmup):
+        fn()
+    _sync()
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    _sync()
+    return batch * n / (time.perf_counter() - t)
+
+
 def baseline(videos: list[Path], model: str, pairs: int, short_side: int, device) -> float:
     """One fp32 torchvision call per pair, decode to stored JPEG flow, as a typical script."""
     import h5py
@@ -186,14 +198,7 @@ def steps(model: str, batch: int, h: int, w: int, device) -> None:
             return float("nan")
 
     def _timeit(fn, n):
-        for _ in range(3):
-            fn()
-        _sync()
-        t = time.perf_counter()
-        for _ in range(n):
-            fn()
-        _sync()
-        return batch * n / (time.perf_counter() - t)
+        return pairs_per_s(fn, batch, n, warmup=3)
 
     bf16 = dict(device_type="cuda", dtype=torch.bfloat16)
     rows = []
@@ -248,31 +253,15 @@ def profile(model: str, batch: int, h: int, w: int, device, cudnn_benchmark: boo
         with torch.autocast("cuda", dtype=torch.bfloat16):
             return net(frames, first, first + 1)
 
-    def rate_of(fn, n=5):
-        for _ in range(2):
-            fn()
-        _sync()
-        t = time.perf_counter()
-        for _ in range(n):
-            fn()
-        _sync()
-        return n * batch / (time.perf_counter() - t)
-
     with torch.inference_mode():
         for cb in (False, True):
             torch.backends.cudnn.benchmark = cb
-            print(f"eager {model}, bf16, channels_last, cudnn.benchmark {cb}: {rate_of(run):.0f} pairs/s")
+            print(f"eager {model}, bf16, channels_last, cudnn.benchmark {cb}: "
+                  f"{pairs_per_s(run, batch, 5, warmup=2):.0f} pairs/s")
     torch.backends.cudnn.benchmark = cudnn_benchmark
     comp = torch.compile(run, dynamic=False)
     with torch.inference_mode():
-        for _ in range(3):
-            comp()
-        _sync()
-        t = time.perf_counter()
-        for _ in range(5):
-            comp()
-        _sync()
-        rate = 5 * batch / (time.perf_counter() - t)
+        rate = pairs_per_s(comp, batch, 5, warmup=3)
         with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
             for _ in range(3):
                 comp()
