@@ -96,7 +96,7 @@ def jpeg_parity(videos: list[Path], short_side: int, pairs: int = 64, quality: i
     import numpy as np
 
     from multimodal_har.data.video import iter_frames
-    from multimodal_har.flow.codec import _encode_gray_jpeg_array, decode_gray_jpeg, dequantize, quantize
+    from multimodal_har.flow.codec import decode_gray_jpeg, dequantize, encode_gray_jpeg, quantize
     from multimodal_har.flow.gpu_jpeg import GpuJpegEncoder
 
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
@@ -116,7 +116,7 @@ def jpeg_parity(videos: list[Path], short_side: int, pairs: int = 64, quality: i
     imgs = q.reshape(-1, *shape[1:])
     pool = ThreadPoolExecutor(min(8, os.cpu_count() or 1))
     t = time.perf_counter()
-    cpu = list(pool.map(lambda im: _encode_gray_jpeg_array(im, quality), imgs))
+    cpu = list(pool.map(lambda im: encode_gray_jpeg(im, quality), imgs))
     cpu_rate = len(imgs) / (time.perf_counter() - t)
     enc = GpuJpegEncoder(quality=quality, device=torch.device("cuda"))
     dev = torch.from_numpy(imgs).cuda()
@@ -144,9 +144,6 @@ def pipeline(ex, root: Path, store: Path, args, warm_root: Path, jpeg_encoder: s
     """(b) with ``ex`` storing through ``jpeg_encoder``. The first call warms ``ex`` up (compiles
     each frame size once; the compiled functions stay cached in ``ex`` for later calls)."""
     from multimodal_har.extractors.runner import run_extraction
-    from multimodal_har.flow.pipeline import FlowPipeline
-
-    FlowPipeline.gpu_encode_split = args.gpu_encode_split
     ex.config.jpeg_encoder = jpeg_encoder  # does not change the model or its compiled forward
     t = time.perf_counter()
     run_extraction(ex, videos_root=warm_root, store=store.with_name(f"warm-{jpeg_encoder}"), progress=False,
@@ -318,7 +315,6 @@ def main() -> None:
     ap.add_argument("--cudnn-benchmark", action="store_true", help="--profile: with cudnn.benchmark on")
     ap.add_argument("--jpeg-encoders", nargs="+", default=["cpu"], choices=["cpu", "gpu"],
                     help="run (b) once with each (jpeg format)")
-    ap.add_argument("--gpu-encode-split", type=int, default=1, help="GPU JPEG: slices per batch encoded at once")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("this benchmark needs a CUDA GPU")

@@ -41,19 +41,15 @@ def _import_nvimgcodec():
 
 
 def gpu_jpeg_status() -> Optional[str]:
-    """``None`` if greyscale JPEG encoding on the GPU works here, else why not (``mhar info``).
-    Encodes one small image to find out."""
+    """``None`` if greyscale JPEG encoding on the GPU works here, else why not (``mhar info``)."""
     import torch
 
     if not torch.cuda.is_available():
         return "no CUDA device"
     try:
-        enc = GpuJpegEncoder(quality=90, device=torch.device("cuda", torch.cuda.current_device()))
-        out = enc.encode(_test_image(enc.device))
-    except Exception as e:  # noqa: BLE001 - any failure means unavailable; say which
-        return f"{type(e).__name__}: {e}"
-    if len(out) != 1 or bytes(out[0][:2]) != b"\xff\xd8":
-        return "nvImageCodec returned no JPEG for a test image"
+        resolve_encoder("gpu", torch.device("cuda", torch.cuda.current_device()), quality=90)
+    except RuntimeError as e:
+        return str(e)
     return None
 
 
@@ -134,7 +130,7 @@ class GpuJpegEncoder:
                 raise RuntimeError(f"nvImageCodec could not encode image {k} of {len(streams)} "
                                    f"({tuple(images.shape[1:])} uint8) as greyscale JPEG")
             out.append(np.frombuffer(memoryview(cs), dtype=np.uint8).copy())
-        images.record_stream(st)
+        images.record_stream(st)  # freed memory waits for this stream, should the encoder still read it
         return out
 
 
@@ -148,18 +144,16 @@ def resolve_encoder(name: str, device: Any, *, quality: int) -> Optional[GpuJpeg
         return None
     if getattr(device, "type", "cpu") != "cuda":
         raise ValueError(f"jpeg_encoder='gpu' needs a CUDA device, the extractor runs on {device}")
+    import torch
+
     try:
         enc = GpuJpegEncoder(quality=quality, device=device)
-        enc.encode(_test_image(device))
+        out = enc.encode(torch.zeros((1, 16, 16), dtype=torch.uint8, device=device))  # a test image
+        if len(out) != 1 or bytes(out[0][:2]) != b"\xff\xd8":
+            raise RuntimeError("nvImageCodec returned no JPEG for a test image")
     except Exception as e:
         raise RuntimeError(f"jpeg_encoder='gpu': {type(e).__name__}: {e}; {_INSTALL}") from e
     return enc
-
-
-def _test_image(device: Any):
-    import torch
-
-    return torch.zeros((1, 16, 16), dtype=torch.uint8, device=device)
 
 
 def encode_pairs(encoder: GpuJpegEncoder, q: Any, *, ready: Any = None) -> list[tuple[np.ndarray, np.ndarray]]:

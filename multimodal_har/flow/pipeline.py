@@ -96,9 +96,6 @@ class _Bucket:
 class FlowPipeline:
     """Runs a batched pair model over videos into a store.
 
-    ``gpu_encode_split``: with a GPU JPEG encoder, each batch is encoded in this many slices by
-    the encode threads at once (each with its own encoder and CUDA stream).
-
     Args:
         extractor: a :class:`~extractors.flow_base.BatchedFlowExtractor` (its ``run_batch``,
             ``device`` and ``config``: sampling, pair plan, storage).
@@ -106,8 +103,6 @@ class FlowPipeline:
         workers: decoding processes (0 decodes in this process).
         encode_threads: threads that encode results (JPEG, or zlib for ``uint8`` / ``float16``).
     """
-
-    gpu_encode_split = 1
 
     def __init__(self, extractor: Any, store: FeatureStore, *, batch_frames: int, workers: int,
                  encode_threads: int = 8, chunk: int = 32, decode_threads: int = 1) -> None:
@@ -120,11 +115,12 @@ class FlowPipeline:
         self.done_q: queue.Queue = queue.Queue()
         self.host_ring: dict[tuple, list] = {}
         self.attrs = config_attrs(extractor.name, extractor.config, extractor.config_hash)
-        self.gpu_jpeg = None
-        if self.cfg.format == "jpeg" and hasattr(self.cfg, "jpeg_encoder"):
+        self.gpu_jpeg = None  # the GPU JPEG encoder, if asked for
+        if self.cfg.format == "jpeg":
             from .gpu_jpeg import resolve_encoder
 
-            self.gpu_jpeg = resolve_encoder(self.cfg.jpeg_encoder, self.device, quality=self.cfg.jpeg_quality)
+            self.gpu_jpeg = resolve_encoder(getattr(self.cfg, "jpeg_encoder", "cpu"), self.device,
+                                            quality=self.cfg.jpeg_quality)
         # where the main thread spends its time (printed by benchmarks/flow_throughput.py)
         self.stats = {"pairs": 0, "batches": 0, "loader_wait_s": 0.0, "launch_s": 0.0, "gpu_wait_s": 0.0,
                       "encode_s": 0.0, "write_s": 0.0,
@@ -358,12 +354,9 @@ class FlowPipeline:
             del pieces  # their copies to the device are done
             self.stats["writer_gpu_wait_s"] += time.perf_counter() - t
             t = time.perf_counter()
-            # every pair (views, no kernels on this thread's stream), in slices for the pool's
-            # threads; rows of videos closed meanwhile (failed) are dropped below
-            n = int(q.shape[0])
-            step = -(-n // max(1, self.gpu_encode_split))
-            parts = self.pool.map(lambda i: encode_pairs(self.gpu_jpeg, q[i:i + step], ready=event), range(0, n, step))
-            every = [r for part in parts for r in part]
+            # every pair, in this thread (one encoder, one CUDA stream); rows of videos closed
+            # meanwhile (failed) are dropped
+            every = encode_pairs(self.gpu_jpeg, q, ready=event)
             rows = [every[k] for k, _ in live]
             del q, payload  # encoded: the device memory may be reused
         else:  # a pinned host buffer

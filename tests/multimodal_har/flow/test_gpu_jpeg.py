@@ -12,7 +12,7 @@ import torch
 from extractors import build_extractor
 from extractors.runner import run_extraction
 from multimodal_har.data.store import FeatureStore
-from multimodal_har.flow.codec import _encode_gray_jpeg_array, decode_gray_jpeg, quantize, read_flow
+from multimodal_har.flow.codec import decode_gray_jpeg, encode_gray_jpeg, quantize, read_flow
 from multimodal_har.flow.gpu_jpeg import ENCODERS, gpu_jpeg_status, resolve_encoder
 
 VIDEOS = Path(__file__).resolve().parents[3] / "multimodal_har" / "sample_data" / "videos"
@@ -59,7 +59,7 @@ def test_gpu_encoding_decodes_to_what_libjpeg_gives():
     assert len(blobs) == len(imgs)
     for img, blob in zip(imgs, blobs):
         got = decode_gray_jpeg(blob)
-        ref = decode_gray_jpeg(_encode_gray_jpeg_array(img, 95))
+        ref = decode_gray_jpeg(encode_gray_jpeg(img, 95))
         assert got.shape == img.shape and got.ndim == 2  # greyscale, the TSN layout
         # both lossy at quality 95 (this content is noisy): the GPU's error is libjpeg's, about
         err_gpu, err_cpu = np.abs(got.astype(int) - img).mean(), np.abs(ref.astype(int) - img).mean()
