@@ -231,17 +231,6 @@ class BatchedFlowConfig(FlowConfig):
             raise ValueError(f"jpeg_encoder must be one of {ENCODERS}, got {self.jpeg_encoder!r}")
 
 
-def resolve_device(name: str):
-    """``auto``: ``cuda:$LOCAL_RANK`` (one process per GPU under torchrun) if CUDA is there, else CPU."""
-    import torch
-
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
-        return torch.device("cpu")
-    return torch.device(name)
-
-
 class BatchedFlowExtractor(FlowExtractor):
     """A learned backend: a model on ``config.device`` that computes many pairs per call.
 
@@ -264,6 +253,8 @@ class BatchedFlowExtractor(FlowExtractor):
 
     @property
     def device(self):
+        from multimodal_har.devices import resolve_device
+
         return resolve_device(self.config.device)
 
     @abc.abstractmethod

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 
 from .atomic import atomic_path
+from .devices import resolve_device
 from .experiment import CHECKPOINTS, ExperimentConfig, build_model, load_run_config
 
 
@@ -61,13 +62,6 @@ class Dist:
     @property
     def enabled(self) -> bool:
         return self.world > 1
-
-
-def resolve_device(device: Union[str, torch.device] = "auto") -> torch.device:
-    """``"auto"``: CUDA when available, else the CPU; anything else as ``torch.device`` reads it."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def setup_dist(device: str = "auto") -> Dist:
